@@ -1,0 +1,18 @@
+"""Regression networks: 120x120 RGB face crop -> 3DMM parameter vector."""
+
+from .errors import NetError
+from .mobilenet_v1 import LRROutput, MobileNetV1, PixelNormalize
+from .profile import count_macs, count_parameters
+from .registry import create_model, list_models, register_model
+
+__all__ = [
+    "LRROutput",
+    "MobileNetV1",
+    "NetError",
+    "PixelNormalize",
+    "count_macs",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "register_model",
+]

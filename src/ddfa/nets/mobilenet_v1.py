@@ -1,0 +1,183 @@
+"""MobileNetV1 regressor of the 62 3DMM parameters (3DDFA_V2 backbone).
+
+Input contract: ``float32 (B, 3, H, W)`` RGB pixel values in ``[0, 255]``
+(an RGB uint8 crop cast to float, channels first; the paper uses H = W = 120).
+The network normalises internally with ``(x - 127.5) / 128`` as a fixed,
+non-trainable first layer, so exported graphs (ONNX) take raw pixel values too.
+
+Output: ``float32 (B, num_outputs)`` — the regressed parameter vector, in
+whatever (typically standardised) space the training targets were in.
+
+The optional landmark-regression-regularisation (LRR) head is a linear layer
+on the same globally pooled features that predicts ``2 * num_landmarks``
+numbers (68 2D landmarks, ``x0, y0, x1, y1, ...``).  It is a training-time
+auxiliary: :meth:`MobileNetV1.forward` never evaluates it (so inference,
+MAC counts and exports ignore it); :meth:`MobileNetV1.forward_with_lrr`
+returns both heads.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .errors import NetError
+from .registry import register_model
+
+PIXEL_MEAN = 127.5
+PIXEL_STD = 128.0
+
+STEM_CHANNELS = 32
+# (output channels, stride) of the 13 depthwise-separable blocks (Howard et al. 2017, Table 1).
+BLOCK_PLAN: tuple[tuple[int, int], ...] = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
+
+
+class LRROutput(NamedTuple):
+    """Outputs of :meth:`MobileNetV1.forward_with_lrr`.
+
+    params: float32 (B, num_outputs) regressed parameters.
+    landmarks: float32 (B, 2 * num_landmarks) LRR-head landmarks ``x0, y0, x1, y1, ...``.
+    """
+
+    params: torch.Tensor
+    landmarks: torch.Tensor
+
+
+class PixelNormalize(nn.Module):
+    """Fixed ``(x - mean) / std`` on raw pixel values; no trainable or saved state."""
+
+    def __init__(self, mean: float = PIXEL_MEAN, std: float = PIXEL_STD) -> None:
+        super().__init__()
+        self.mean = mean
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean}, std={self.std}"
+
+
+def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DepthwiseSeparable(nn.Sequential):
+    """Depthwise 3x3 (stride s) + BN + ReLU, then pointwise 1x1 + BN + ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__(
+            _conv_bn_relu(cin, cin, 3, stride, groups=cin),
+            _conv_bn_relu(cin, cout, 1, 1),
+        )
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+class MobileNetV1(nn.Module):
+    """MobileNetV1 with a global-average-pooled linear regression head.
+
+    Args:
+        width: channel multiplier (the paper uses 1.0 and 0.5).
+        num_outputs: size of the regressed parameter vector (62 in 3DDFA_V2).
+        lrr: add the training-only LRR landmark head (``lrr_head``).
+        num_landmarks: landmarks predicted by the LRR head (68 -> 136 outputs).
+    """
+
+    def __init__(
+        self,
+        width: float = 1.0,
+        num_outputs: int = 62,
+        lrr: bool = False,
+        num_landmarks: int = 68,
+    ) -> None:
+        super().__init__()
+        if not (isinstance(width, (int, float)) and width > 0):
+            raise NetError(f"width must be a positive number, got {width!r}")
+        if not (isinstance(num_outputs, int) and num_outputs >= 1):
+            raise NetError(f"num_outputs must be a positive int, got {num_outputs!r}")
+        if lrr and not (isinstance(num_landmarks, int) and num_landmarks >= 1):
+            raise NetError(f"num_landmarks must be a positive int, got {num_landmarks!r}")
+        self.width = float(width)
+        self.num_outputs = num_outputs
+        self.num_landmarks = num_landmarks
+
+        cin = _scaled(STEM_CHANNELS, width)
+        layers: list[nn.Module] = [PixelNormalize(), _conv_bn_relu(3, cin, 3, 2)]
+        for cout, stride in BLOCK_PLAN:
+            cout = _scaled(cout, width)
+            layers.append(DepthwiseSeparable(cin, cout, stride))
+            cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
+        self.features = nn.Sequential(*layers)
+        self.num_features = cin
+        self.head = nn.Linear(cin, num_outputs)
+        self.lrr_head = nn.Linear(cin, 2 * num_landmarks) if lrr else None
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def has_lrr(self) -> bool:
+        return self.lrr_head is not None
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise NetError(f"expected a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise NetError(f"expected input of shape (B, 3, H, W), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise NetError(f"expected float pixel values in [0, 255], got dtype {x.dtype}; cast with .float()")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """float (B, 3, H, W) pixels in [0, 255] -> pooled features (B, num_features)."""
+        self._check_input(x)
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """float (B, 3, H, W) pixels in [0, 255] -> params (B, num_outputs). Never runs the LRR head."""
+        return self.head(self.forward_features(x))
+
+    def forward_with_lrr(self, x: torch.Tensor) -> LRROutput:
+        """Both heads on shared features; requires ``lrr=True``."""
+        if self.lrr_head is None:
+            raise NetError("this model has no LRR head; create it with lrr=True")
+        f = self.forward_features(x)
+        return LRROutput(self.head(f), self.lrr_head(f))
+
+
+@register_model("mobilenet_v1")
+def mobilenet_v1(width: float = 1.0, lrr: bool = False, num_outputs: int = 62, **kwargs) -> MobileNetV1:
+    """MobileNetV1 3DMM-parameter regressor (see :class:`MobileNetV1`)."""
+    return MobileNetV1(width=width, num_outputs=num_outputs, lrr=lrr, **kwargs)
