@@ -140,7 +140,7 @@ class MobileNetV1(nn.Module):
     def _init_weights(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")  # fan_in is right for depthwise too
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
@@ -162,7 +162,8 @@ class MobileNetV1(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """float (B, 3, H, W) pixels in [0, 255] -> pooled features (B, num_features)."""
-        self._check_input(x)
+        if not torch.jit.is_tracing():  # shapes are symbolic while tracing (ONNX export)
+            self._check_input(x)
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
