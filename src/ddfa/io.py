@@ -185,9 +185,9 @@ def _decode_file(path: Path) -> np.ndarray:
 
 def _to_rgb_uint8(img: np.ndarray, *, what: str, error: type[Exception]) -> np.ndarray:
     """Validate and convert an RGB(A)/gray array of any supported dtype to RGB uint8."""
-    if img.ndim == 3 and img.shape[2] in (1, 3, 4):
+    if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]
-    elif img.ndim != 2:
+    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3))):
         raise error(
             f"{what} has shape {img.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
         )
