@@ -128,7 +128,8 @@ class RetinaFaceDetector:
         """Detect faces in an RGB ``uint8`` image ``(H, W, 3)``; highest score first."""
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8
                 and image.ndim == 3 and image.shape[2] == 3):
-            desc = f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            desc = (f"a {image.dtype} array of shape {image.shape}"
+                    if isinstance(image, np.ndarray) else type(image).__name__)
             raise InputError(f"detect expects an RGB uint8 image (H, W, 3), got {desc}; use ddfa.io.load_image")
         h, w = image.shape[:2]
         scale = 1.0 if self.max_size is None else min(1.0, self.max_size / max(h, w))
@@ -141,7 +142,9 @@ class RetinaFaceDetector:
         loc, conf, landm = (o[0] for o in self._session.run(None, {self._input_name: blob}))
         priors = _priors(hn, wn)
         if len(priors) != len(conf):
-            raise ModelError(f"the RetinaFace model returned {len(conf)} anchors for a {wn}x{hn} input, expected {len(priors)}")
+            raise ModelError(
+                f"the RetinaFace model returned {len(conf)} anchors for a {wn}x{hn} input, expected {len(priors)}"
+            )
 
         scores = conf[:, 1]
         idx = np.flatnonzero(scores > self.score_threshold)
