@@ -1,0 +1,1 @@
+"""Bundled model files: the derived face model, weights and their licences."""

@@ -1,0 +1,55 @@
+"""Readers for landmark annotations and the datasets in ``../shared/data``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+W300_SUBSETS = ("afw", "helen-train", "helen-test")
+
+
+def read_pts(path: str | os.PathLike) -> np.ndarray:
+    """Read an iBUG ``.pts`` file -> (P, 2) float32 points in its image's pixel coordinates."""
+    path = Path(path)
+    text = path.read_text().split("{", 1)
+    if len(text) != 2 or "}" not in text[1]:
+        raise ValueError(f"{path}: not an iBUG .pts file (no '{{ ... }}' block)")
+    header = dict(
+        line.split(":", 1) for line in text[0].strip().splitlines() if ":" in line
+    )
+    body = text[1].split("}", 1)[0].split()
+    pts = np.array(body, dtype=np.float32).reshape(-1, 2)
+    n = int(header.get("n_points", len(pts)))
+    if len(pts) != n:
+        raise ValueError(f"{path}: header says {n} points, found {len(pts)}")
+    return pts
+
+
+@dataclass(frozen=True)
+class LandmarkedImage:
+    """An image file with its 68-point annotation (image pixels)."""
+
+    image_path: Path
+    points: np.ndarray  # (68, 2) float32
+    subset: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.subset}/{self.image_path.stem}"
+
+
+def read_300w(root: str | os.PathLike, subsets=W300_SUBSETS) -> list[LandmarkedImage]:
+    """All annotated faces of ``../shared/data/300w`` in a fixed (sorted) order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"300-W folder not found: {root}")
+    items = []
+    for sub in subsets:
+        for pts in sorted((root / sub).glob("*.pts")):
+            img = pts.with_suffix(".jpg")
+            if img.is_file():
+                items.append(LandmarkedImage(img, read_pts(pts), sub))
+    return items
