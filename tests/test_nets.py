@@ -24,7 +24,9 @@ from ddfa.nets import (
 # 3DDFA_V2 paper (Guo et al., ECCV 2020), Table: MobileNet params and MACs at 120x120 input.
 PAPER = {1.0: {"params": 3.27e6, "macs": 183.5e6}, 0.5: {"params": 0.85e6, "macs": 49.5e6}}
 
-needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+needs_ort = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed"
+)
 needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx not installed")
 
 
@@ -215,5 +217,7 @@ def test_export_errors_keep_existing_file(tmp_path):
         export_onnx(nn.Sequential(nn.Conv2d(3, 2, 3)), target)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["net.onnx"]
+    with pytest.raises(ExportError, match="opset"):
+        export_onnx(create_model("mobilenet_v1", width=0.5), target, opset=30)
     with pytest.raises(ExportError, match="directory"):
         export_onnx(create_model("mobilenet_v1", width=0.5), tmp_path / "missing" / "net.onnx")

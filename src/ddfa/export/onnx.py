@@ -24,6 +24,7 @@ from torch import nn
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "params"
+SUPPORTED_OPSETS = range(9, 21)  # what the TorchScript exporter of torch 2.13 fully supports
 
 
 class ExportError(RuntimeError):
@@ -49,6 +50,11 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = 17, inpu
         raise ExportError("ONNX export needs the 'onnx' package: pip install onnx") from e
     if not isinstance(model, nn.Module):
         raise ExportError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if opset not in SUPPORTED_OPSETS:
+        lo, hi = SUPPORTED_OPSETS[0], SUPPORTED_OPSETS[-1]
+        raise ExportError(f"opset must be an int in {lo}..{hi}, got {opset!r}")
+    if not (isinstance(input_size, int) and input_size > 0):
+        raise ExportError(f"input_size must be a positive int, got {input_size!r}")
     path = Path(path)
     if not path.parent.is_dir():
         raise ExportError(f"output directory does not exist: {path.parent}")

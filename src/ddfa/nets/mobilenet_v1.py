@@ -139,8 +139,8 @@ class MobileNetV1(nn.Module):
 
     def _init_weights(self) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")  # fan_in is right for depthwise too
+            if isinstance(m, nn.Conv2d):  # fan_in (not fan_out) is also right for depthwise convs
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
@@ -158,7 +158,7 @@ class MobileNetV1(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3:
             raise NetError(f"expected input of shape (B, 3, H, W), got {tuple(x.shape)}")
         if not x.is_floating_point():
-            raise NetError(f"expected float pixel values in [0, 255], got dtype {x.dtype}; cast with .float()")
+            raise NetError(f"expected float pixels in [0, 255], got dtype {x.dtype}; cast with .float()")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """float (B, 3, H, W) pixels in [0, 255] -> pooled features (B, num_features)."""
