@@ -68,8 +68,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = 17, inpu
         with torch.no_grad():
             out = model(x)
         if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == 2):
-            raise ExportError(f"model(x) must return a (B, N) tensor, got {type(out).__name__} "
-                              f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ExportError(f"model(x) must return a (B, N) tensor, got {got}")
         with warnings.catch_warnings():  # the TorchScript exporter is chosen deliberately
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
