@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ddfa.errors import InputError
 from ddfa.render import (
     RenderError,
     draw_box,
@@ -186,7 +187,7 @@ def test_degenerate_and_offscreen_triangles_are_skipped():
 def test_rasterize_rejects_bad_input(vertices, triangles, attributes, size):
     with pytest.raises(RenderError):
         rasterize(vertices, np.asarray(triangles), attributes, *size)
-    assert issubclass(RenderError, ValueError)
+    assert issubclass(RenderError, InputError) and issubclass(RenderError, ValueError)
 
 
 def test_bad_background_raises():

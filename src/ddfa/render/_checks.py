@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 
-class RenderError(ValueError):
-    """Invalid input to a ``ddfa.render`` function."""
+
+class RenderError(InputError):
+    """Invalid input to a ``ddfa.render`` function (a :class:`ValueError`)."""
+
+
+def is_real(array: np.ndarray) -> bool:
+    """Whether an array holds real numbers (bool, integer or floating point)."""
+    return array.dtype.kind in "biuf"
 
 
 def as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -27,7 +34,7 @@ def as_points(points, name: str, n: int | None = None, dims: tuple[int, ...] = (
         rows = "N" if n is None else str(n)
         cols = " or ".join(str(d) for d in dims)
         raise RenderError(f"{name} must have shape ({rows}, {cols}), got {points.shape}")
-    if not np.issubdtype(points.dtype, np.number):
+    if not is_real(points):
         raise RenderError(f"{name} must be numeric, got {points.dtype}")
     points = points.astype(np.float64, copy=False)
     if not np.isfinite(points).all():
@@ -38,7 +45,7 @@ def as_points(points, name: str, n: int | None = None, dims: tuple[int, ...] = (
 def as_mesh(vertices, triangles) -> tuple[np.ndarray, np.ndarray]:
     """Check a mesh; return float32 ``(N, 3)`` vertices and int32 ``(F, 3)`` triangles."""
     vertices = np.asarray(vertices)
-    if vertices.ndim != 2 or vertices.shape[1] != 3 or not np.issubdtype(vertices.dtype, np.number):
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or not is_real(vertices):
         raise RenderError(f"vertices must be a numeric (N, 3) array, got {vertices.dtype} {vertices.shape}")
     vertices = np.ascontiguousarray(vertices, dtype=np.float32)
     if not np.isfinite(vertices).all():
@@ -69,15 +76,18 @@ def as_size(height, width) -> tuple[int, int]:
 
 def as_color(color, name: str = "color") -> np.ndarray:
     """Check an RGB colour in [0, 255]; return it as float64 ``(3,)``."""
-    color = np.asarray(color, dtype=np.float64)
-    if color.shape != (3,) or not np.all((color >= 0) & (color <= 255)):
-        raise RenderError(f"{name} must be 3 values in [0, 255], got {color.tolist()}")
-    return color
+    color = np.asarray(color)
+    if color.shape != (3,) or not is_real(color) or not np.all((color >= 0) & (color <= 255)):
+        raise RenderError(f"{name} must be 3 numbers in [0, 255], got {color!r}")
+    return color.astype(np.float64)
 
 
 def as_fraction(value, name: str) -> float:
     """Check a scalar in [0, 1]."""
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise RenderError(f"{name} must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= value <= 1.0:
         raise RenderError(f"{name} must lie in [0, 1], got {value}")
     return value

@@ -3,8 +3,8 @@
 Vertices are in the image frame: ``x`` = column and ``y`` = row (down) in pixels,
 with the centre of the top-left pixel at (0, 0), and ``z`` = depth in the same
 units, larger = closer. Pixels are sampled at their centres (integer ``x, y``);
-a centre exactly on an edge shared by two triangles belongs to one of them
-(top-left fill rule), so a closed mesh covers each pixel once. Attributes are
+a centre exactly on an edge shared by two triangles belongs to exactly one of
+them (top-left fill rule), so adjacent triangles neither overlap nor leave gaps. Attributes are
 interpolated linearly in screen space (no perspective correction is needed for
 an orthographic camera).
 """
@@ -17,7 +17,7 @@ from math import ceil, floor
 import numba
 import numpy as np
 
-from ._checks import RenderError, as_mesh, as_size
+from ._checks import RenderError, as_mesh, as_size, is_real
 
 __all__ = ["RenderResult", "rasterize"]
 
@@ -58,6 +58,25 @@ def _owns(a, b):
 
 
 @numba.njit(cache=True, nogil=True)
+def _passes(w, own):
+    """Whether a pixel centre with edge value ``w`` is on the inner side of the edge."""
+    return w > 0.0 or (w == 0.0 and own)
+
+
+@numba.njit(cache=True, nogil=True)
+def _right_of_left_edges(x, a0, e0, own0, a1, e1, own1, a2, e2, own2):
+    """Whether column ``x`` passes the edges that bound a row's span on the left (a > 0).
+
+    Monotone in ``x``: false left of the span's start, true from it on.
+    """
+    return (
+        (a0 <= 0.0 or _passes(a0 * x + e0, own0))
+        and (a1 <= 0.0 or _passes(a1 * x + e1, own1))
+        and (a2 <= 0.0 or _passes(a2 * x + e2, own2))
+    )
+
+
+@numba.njit(cache=True, nogil=True)
 def _raster_kernel(vertices, triangles, depth, triangle_id):
     """Z-buffer pass: fill ``depth`` and ``triangle_id`` in place."""
     height, width = depth.shape
@@ -79,7 +98,8 @@ def _raster_kernel(vertices, triangles, depth, triangle_id):
         if col0 > col1 or row0 > row1:
             continue
 
-        # Edge function w_k (opposite vertex k), oriented so that inside is w_k >= 0.
+        # Edge function w_k = a_k x + b_k y + c_k (opposite vertex k), oriented so
+        # that the inside is w_k >= 0.
         a0, b0, c0 = _edge(x1, y1, x2, y2)
         a1, b1, c1 = _edge(x2, y2, x0, y0)
         a2, b2, c2 = _edge(x0, y0, x1, y1)
@@ -96,26 +116,33 @@ def _raster_kernel(vertices, triangles, depth, triangle_id):
 
         for r in range(row0, row1 + 1):
             y = np.float64(r)
-            entered = False
-            for c in range(col0, col1 + 1):
+            e0, e1, e2 = b0 * y + c0, b1 * y + c1, b2 * y + c2
+            # Estimate where the row's span starts, then settle it exactly: the
+            # left-edge test is monotone in x, so a short walk corrects the estimate.
+            start = np.float64(col0)
+            if a0 > 0.0:
+                start = max(start, -e0 / a0)
+            if a1 > 0.0:
+                start = max(start, -e1 / a1)
+            if a2 > 0.0:
+                start = max(start, -e2 / a2)
+            c = int(ceil(min(start, col1 + 1.0)))
+            if c <= col1 and _right_of_left_edges(np.float64(c), a0, e0, own0, a1, e1, own1, a2, e2, own2):
+                while c > col0 and _right_of_left_edges(np.float64(c - 1), a0, e0, own0, a1, e1, own1, a2, e2, own2):
+                    c -= 1
+            else:
+                while c <= col1 and not _right_of_left_edges(np.float64(c), a0, e0, own0, a1, e1, own1, a2, e2, own2):
+                    c += 1
+            # The span runs from there until the first pixel outside (triangles are convex).
+            while c <= col1:
                 x = np.float64(c)
-                w0 = a0 * x + b0 * y + c0
-                w1 = a1 * x + b1 * y + c1
-                w2 = a2 * x + b2 * y + c2
-                inside = (
-                    (w0 > 0.0 or (w0 == 0.0 and own0))
-                    and (w1 > 0.0 or (w1 == 0.0 and own1))
-                    and (w2 > 0.0 or (w2 == 0.0 and own2))
-                )
-                if not inside:
-                    if entered:  # triangles are convex: this row's span has ended
-                        break
-                    continue
-                entered = True
+                if not (_passes(a0 * x + e0, own0) and _passes(a1 * x + e1, own1) and _passes(a2 * x + e2, own2)):
+                    break
                 z = np.float32(min(max(z0 + dzdx * (x - x0) + dzdy * (y - y0), zlo), zhi))
                 if z > depth[r, c]:  # strict: the lower triangle id wins ties
                     depth[r, c] = z
                     triangle_id[r, c] = t
+                c += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,12 +166,13 @@ def _shade_kernel(vertices, triangles, attributes, triangle_id, image):
                 e2x, e2y = vertices[i2, 0] - x0, vertices[i2, 1] - y0
                 inv_area = 1.0 / (e1x * e2y - e1y * e2x)
             px, py = c - x0, r - y0
-            # Barycentrics, clamped so that the result stays within the vertex values.
-            l1 = max((px * e2y - py * e2x) * inv_area, 0.0)
-            l2 = max((e1x * py - e1y * px) * inv_area, 0.0)
-            l0 = max(1.0 - l1 - l2, 0.0)
-            norm = 1.0 / (l0 + l1 + l2)
-            l0, l1, l2 = l0 * norm, l1 * norm, l2 * norm
+            l1 = (px * e2y - py * e2x) * inv_area
+            l2 = (e1x * py - e1y * px) * inv_area
+            l0 = 1.0 - l1 - l2
+            if l0 < 0.0 or l1 < 0.0 or l2 < 0.0:  # rounding: stay within the vertex values
+                l0, l1, l2 = max(l0, 0.0), max(l1, 0.0), max(l2, 0.0)
+                norm = 1.0 / (l0 + l1 + l2)
+                l0, l1, l2 = l0 * norm, l1 * norm, l2 * norm
             for k in range(channels):
                 image[r, c, k] = l0 * attributes[i0, k] + l1 * attributes[i1, k] + l2 * attributes[i2, k]
 
@@ -180,15 +208,15 @@ def rasterize(
     attributes = np.asarray(attributes)
     if attributes.ndim != 2 or len(attributes) != len(vertices) or attributes.shape[1] == 0:
         raise RenderError(f"attributes must have shape ({len(vertices)}, C), got {attributes.shape}")
-    if not np.issubdtype(attributes.dtype, np.number):
+    if not is_real(attributes):
         raise RenderError(f"attributes must be numeric, got {attributes.dtype}")
     attributes = np.ascontiguousarray(attributes, dtype=np.float32)
     if not np.isfinite(attributes).all():
         raise RenderError("attributes contain NaN or infinite values")
     channels = attributes.shape[1]
-    fill = np.zeros(channels, np.float32) if background is None else np.asarray(background, np.float32)
-    if fill.shape not in ((), (channels,)):
-        raise RenderError(f"background must be a scalar or have shape ({channels},), got {fill.shape}")
+    fill = np.zeros(channels) if background is None else np.asarray(background)
+    if fill.shape not in ((), (channels,)) or not is_real(fill):
+        raise RenderError(f"background must be a real scalar or have shape ({channels},), got {fill!r}")
 
     depth = np.full((height, width), -np.inf, np.float32)
     triangle_id = np.full((height, width), -1, np.int32)

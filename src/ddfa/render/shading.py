@@ -7,12 +7,41 @@ by the viewer in a y-up frame (the project convention).
 
 from __future__ import annotations
 
+import cv2
+import numba
 import numpy as np
 
-from ._checks import RenderError, as_color, as_fraction, as_image, as_mesh, as_size
+from ._checks import RenderError, as_color, as_fraction, as_image, as_mesh, as_size, is_real
 from .raster import rasterize
 
 __all__ = ["vertex_normals", "render_shaded", "render_depth", "render_pncc"]
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_normals(vertices, triangles, normals):
+    """Add each triangle's normal, scaled by twice its area, to its three vertices."""
+    for t in range(triangles.shape[0]):
+        i0, i1, i2 = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        ux = np.float64(vertices[i2, 0]) - vertices[i0, 0]
+        uy = np.float64(vertices[i2, 1]) - vertices[i0, 1]
+        uz = np.float64(vertices[i2, 2]) - vertices[i0, 2]
+        vx = np.float64(vertices[i1, 0]) - vertices[i0, 0]
+        vy = np.float64(vertices[i1, 1]) - vertices[i0, 1]
+        vz = np.float64(vertices[i1, 2]) - vertices[i0, 2]
+        # (v2 - v0) x (v1 - v0): the image frame (y down, z towards the viewer) is
+        # left-handed, so this reversed product is the outward normal.
+        nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+        for i in (i0, i1, i2):
+            normals[i, 0] += nx
+            normals[i, 1] += ny
+            normals[i, 2] += nz
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Round a float image to uint8, saturating; overwrites ``image``."""
+    np.clip(image, 0.0, 255.0, out=image)
+    np.rint(image, out=image)
+    return image.astype(np.uint8)
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -23,15 +52,8 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     (or only by degenerate ones) get a zero normal.
     """
     vertices, triangles = as_mesh(vertices, triangles)
-    v = vertices.astype(np.float64)
-    p0, p1, p2 = v[triangles[:, 0]], v[triangles[:, 1]], v[triangles[:, 2]]
-    # The image frame (y down, z towards the viewer) is left-handed, hence the
-    # reversed cross product: it equals the right-handed normal of the y-up frame.
-    face = np.cross(p2 - p0, p1 - p0)  # length = twice the area
-    ids = triangles.ravel()
-    normals = np.stack(
-        [np.bincount(ids, np.repeat(face[:, k], 3), minlength=len(v)) for k in range(3)], axis=1
-    )
+    normals = np.zeros((len(vertices), 3), np.float64)
+    _accumulate_normals(vertices, triangles, normals)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     np.divide(normals, length, out=normals, where=length > 0)
     return normals.astype(np.float32)
@@ -46,7 +68,11 @@ def render_shaded(
     color=(230, 230, 230),
     ambient: float = 0.3,
 ) -> np.ndarray:
-    """Draw the mesh with smooth Lambert + ambient shading, blended over ``image``.
+    """Draw the mesh with Lambert + ambient shading, blended over ``image``.
+
+    Shading is evaluated at the vertices and interpolated (Gouraud). Lighting is
+    two-sided: a vertex whose normal points away from the viewer is lit like
+    the front side.
 
     Args:
         image: RGB uint8 ``(H, W, 3)``; not modified.
@@ -58,8 +84,7 @@ def render_shaded(
         ambient: share of ``color`` lit regardless of orientation, in [0, 1].
 
     Returns:
-        A new RGB uint8 ``(H, W, 3)`` image. Lighting is two-sided: visible
-        surfaces facing away from the viewer are lit like their front side.
+        A new RGB uint8 ``(H, W, 3)`` image.
     """
     out = as_image(image)
     alpha, ambient = as_fraction(alpha, "alpha"), as_fraction(ambient, "ambient")
@@ -69,14 +94,14 @@ def render_shaded(
         raise RenderError(f"light_dir must be a non-zero 3-vector, got {light.tolist()}")
     light /= np.linalg.norm(light)
 
-    normals = vertex_normals(vertices, triangles)
-    result = rasterize(vertices, triangles, normals, *out.shape[:2])
-    n = result.image[result.mask].astype(np.float64)
-    n *= np.where(n[:, 2:] < 0, -1.0, 1.0)  # two-sided lighting
-    norm = np.linalg.norm(n, axis=1)
-    lambert = np.clip(n @ light / np.maximum(norm, 1e-12), 0.0, 1.0)
+    normals = vertex_normals(vertices, triangles).astype(np.float64)
+    normals *= np.where(normals[:, 2:] < 0, -1.0, 1.0)  # two-sided lighting
+    lambert = np.clip(normals @ light, 0.0, 1.0)
     shade = (ambient + (1.0 - ambient) * lambert)[:, None] * color
-    out[result.mask] = np.rint((1.0 - alpha) * out[result.mask] + alpha * shade).astype(np.uint8)
+    result = rasterize(vertices, triangles, shade, *out.shape[:2])
+    layer = _to_uint8(result.image)
+    blended = cv2.addWeighted(out, 1.0 - alpha, layer, alpha, 0.0)
+    np.copyto(out, blended, where=result.mask[..., None])
     return out
 
 
@@ -88,16 +113,14 @@ def render_depth(vertices: np.ndarray, triangles: np.ndarray, height: int, width
     """
     vertices, triangles = as_mesh(vertices, triangles)
     height, width = as_size(height, width)
-    out = np.zeros((height, width), np.uint8)
     if not len(triangles):
-        return out
-    z = vertices[np.unique(triangles), 2].astype(np.float64)
-    result = rasterize(vertices, triangles, vertices[:, 2:], height, width)
-    near, far = z.max(), z.min()
-    visible = result.depth[result.mask].astype(np.float64)
-    scaled = (visible - far) / (near - far) if near > far else np.ones_like(visible)
-    out[result.mask] = np.rint(255.0 * np.clip(scaled, 0.0, 1.0)).astype(np.uint8)
-    return out
+        return np.zeros((height, width), np.uint8)
+    z = vertices[:, 2].astype(np.float64)
+    used = z[triangles]
+    near, far = used.max(), used.min()
+    level = 255.0 * (z - far) / (near - far) if near > far else np.full_like(z, 255.0)
+    result = rasterize(vertices, triangles, level[:, None], height, width)
+    return _to_uint8(result.image[..., 0])
 
 
 def render_pncc(
@@ -114,7 +137,7 @@ def render_pncc(
     ncc = np.asarray(ncc)
     if ncc.shape != (len(vertices), 3):
         raise RenderError(f"ncc must have shape ({len(vertices)}, 3), got {ncc.shape}")
-    if not np.issubdtype(ncc.dtype, np.number) or not np.all((ncc >= 0) & (ncc <= 1)):
+    if not is_real(ncc) or not np.all((ncc >= 0) & (ncc <= 1)):
         raise RenderError("ncc values must lie in [0, 1]")
     result = rasterize(vertices, triangles, ncc, height, width)
-    return np.rint(255.0 * np.clip(result.image, 0.0, 1.0)).astype(np.uint8)
+    return _to_uint8(np.multiply(result.image, 255.0, out=result.image))
