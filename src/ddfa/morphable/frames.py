@@ -40,8 +40,9 @@ class Roi:
     def affine(self, size: int = CROP_SIZE) -> np.ndarray:
         """(2, 3) float64 matrix mapping image pixels to crop pixels."""
         k = size / self.side
-        # pixel edges: image [cx - side/2, cx + side/2] -> crop [0, size]
-        b = np.array([k * (0.5 - self.cx) + size / 2 - 0.5, k * (0.5 - self.cy) + size / 2 - 0.5])
+        # the square's extent [c - side/2, c + side/2] maps onto the crop's outer pixel edges
+        # [-0.5, size - 0.5]; its centre c onto the crop centre (size - 1) / 2
+        b = np.array([size / 2 - 0.5 - k * self.cx, size / 2 - 0.5 - k * self.cy])
         return np.array([[k, 0.0, b[0]], [0.0, k, b[1]]])
 
 

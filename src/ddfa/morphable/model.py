@@ -81,9 +81,10 @@ class FaceModel:
         return self.basis.reshape(self.basis.shape[0], -1, 3)[:, self.landmarks].reshape(self.basis.shape[0], -1)
 
     @cached_property
-    def basis_norms(self) -> np.ndarray:
-        """(K,) float32 ``||A[:, k]||`` of each basis column (used by fWPDC)."""
-        return np.linalg.norm(self.basis, axis=1)
+    def basis_gram(self) -> np.ndarray:
+        """(K, 3, 3) float32 Gram matrices ``A_k^T A_k`` of each mode as an (N, 3) array (used by fWPDC)."""
+        A = self.basis.reshape(self.basis.shape[0], -1, 3).astype(np.float64)
+        return np.einsum("kni,knj->kij", A, A).astype(np.float32)
 
     # --- reconstruction (numpy) -------------------------------------------------------
     def shape(self, a: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ class TorchFaceModel:
         self.basis = torch.as_tensor(model.basis, **kw)
         self.landmark_mean = torch.as_tensor(model.landmark_mean.reshape(-1), **kw)
         self.landmark_basis = torch.as_tensor(model.landmark_basis, **kw)
-        self.basis_norms = torch.as_tensor(model.basis_norms, **kw)
+        self.basis_gram = torch.as_tensor(model.basis_gram, **kw)
 
     def shape(self, a, dense: bool = True):
         """a (B, 50) -> model-space shape (B, N, 3) dense or (B, 68, 3) sparse."""

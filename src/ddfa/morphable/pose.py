@@ -7,7 +7,7 @@ crop space: x right, y up, z towards the viewer. A frontal, upright face has
 
 Euler angles, in degrees, with ``R = Rx(pitch) @ Ry(yaw) @ Rz(roll)``:
 - yaw > 0: the face turns to its left, so the nose moves right in the image;
-- pitch > 0: the face tilts up (chin forward);
+- pitch > 0: the face tilts down (the nose moves down in the image);
 - roll > 0: the face rotates counter-clockwise in the image.
 Yaw is kept in [-90, 90] (the usual branch); at |yaw| = 90 roll is set to 0.
 
