@@ -22,12 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ddfa.errors import DDFAError
+
+
 INPUT_NAME = "image"
 OUTPUT_NAME = "params"
 SUPPORTED_OPSETS = range(9, 21)  # what the TorchScript exporter of torch 2.13 fully supports
 
 
-class ExportError(RuntimeError):
+class ExportError(DDFAError, RuntimeError):
     """The model cannot be exported, or the exported graph disagrees with torch."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ddfa.errors import InputError
 
-class NetError(ValueError):
+
+class NetError(InputError):
     """Invalid network name, configuration or input tensor."""

@@ -1,0 +1,92 @@
+"""Regressor checkpoints: network weights + the parameter normaliser + how to rebuild them.
+
+A checkpoint is a ``torch.save`` dict::
+
+    {"format": "ddfa-regressor/1", "arch": "mobilenet_v1", "arch_kwargs": {"width": 1.0},
+     "state_dict": ..., "param_mean": (62,), "param_std": (62,), "meta": {...}}
+
+Training checkpoints add ``optimizer``, ``step``, ``epoch`` and RNG states; loading
+for inference ignores them. The LRR head's weights are dropped when loading
+without ``lrr=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ddfa.morphable.layout import Normalizer
+from ddfa.nets.registry import create_model
+
+FORMAT = "ddfa-regressor/1"
+
+
+@dataclass
+class Regressor:
+    """A network and the normaliser that turns its outputs into parameters."""
+
+    net: nn.Module
+    normalizer: Normalizer
+    arch: str
+    arch_kwargs: dict
+    meta: dict = field(default_factory=dict)
+
+    @torch.inference_mode()
+    def __call__(self, crops: torch.Tensor) -> np.ndarray:
+        """crops float32 (B, 3, 120, 120) RGB 0..255 -> params (B, 62) float32 (vertex frame)."""
+        self.net.eval()
+        return self.normalizer.denormalize(self.net(crops).numpy())
+
+
+def save_checkpoint(path: str | os.PathLike, net: nn.Module, normalizer: Normalizer, arch: str,
+                    arch_kwargs: dict, meta: dict | None = None, **training_state) -> Path:
+    """Write atomically (temp file, then rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "arch": arch, "arch_kwargs": dict(arch_kwargs),
+               "state_dict": net.state_dict(), "param_mean": normalizer.mean, "param_std": normalizer.std,
+               "meta": meta or {}, **training_state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw checkpoint dict; raises ModelError with a clear message when missing or corrupt."""
+    from ddfa.errors import ModelError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds on a bad file
+        raise ModelError(f"cannot read weights file {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a ddfa regressor checkpoint (expected format {FORMAT})")
+    return ckpt
+
+
+def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
+    """Rebuild the network of a checkpoint (LRR head only if ``lrr``) in eval mode."""
+    ckpt = read_checkpoint(path)
+    net = create_model(ckpt["arch"], **ckpt["arch_kwargs"], lrr=lrr)
+    state = ckpt["state_dict"]
+    if not lrr:
+        state = {k: v for k, v in state.items() if not k.startswith("lrr")}
+    net.load_state_dict(state)
+    net.eval()
+    norm = Normalizer(np.asarray(ckpt["param_mean"], np.float32), np.asarray(ckpt["param_std"], np.float32))
+    return Regressor(net, norm, ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
