@@ -153,6 +153,14 @@ def test_partly_outside_triangle_is_clipped():
     assert full.mask.sum() > clipped.mask.sum()
 
 
+def test_huge_triangle_covers_the_whole_image():
+    points = np.array([[-1e6, -1e6, 0.0], [3e6, -1e6, 4e6], [-1e6, 3e6, 0.0]])  # z = x + 1e6
+    vertices, triangles = _mesh(points, [[0, 1, 2]])
+    result = rasterize(vertices, triangles, points[:, 2:] - 1e6, 30, 50)
+    assert result.mask.all()
+    np.testing.assert_allclose(result.image[..., 0], np.broadcast_to(np.arange(50.0), (30, 50)), atol=0.5)
+
+
 def test_empty_mesh_and_background():
     vertices, triangles = _mesh(np.zeros((4, 3)), np.zeros((0, 3)))
     result = rasterize(vertices, triangles, np.ones((4, 2)), 8, 5, background=[0.5, -1.0])

@@ -126,7 +126,7 @@ def _raster_kernel(vertices, triangles, depth, triangle_id):
                 start = max(start, -e1 / a1)
             if a2 > 0.0:
                 start = max(start, -e2 / a2)
-            c = int(ceil(min(start, col1 + 1.0)))
+            c = int(ceil(min(start, np.float64(col1))))
             if c <= col1 and _right_of_left_edges(np.float64(c), a0, e0, own0, a1, e1, own1, a2, e2, own2):
                 while c > col0 and _right_of_left_edges(np.float64(c - 1), a0, e0, own0, a1, e1, own1, a2, e2, own2):
                     c -= 1
@@ -220,8 +220,9 @@ def rasterize(
 
     depth = np.full((height, width), -np.inf, np.float32)
     triangle_id = np.full((height, width), -1, np.int32)
-    image = np.empty((height, width, channels), np.float32)
-    image[...] = fill
+    image = np.zeros((height, width, channels), np.float32)  # lazily zeroed pages
+    if fill.any():
+        image[...] = fill
     if len(triangles):
         _raster_kernel(vertices, triangles, depth, triangle_id)
         _shade_kernel(vertices, triangles, attributes, triangle_id, image)

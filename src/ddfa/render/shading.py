@@ -37,11 +37,9 @@ def _accumulate_normals(vertices, triangles, normals):
             normals[i, 2] += nz
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Round a float image to uint8, saturating; overwrites ``image``."""
-    np.clip(image, 0.0, 255.0, out=image)
-    np.rint(image, out=image)
-    return image.astype(np.uint8)
+def _to_uint8(image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Round ``scale * image`` (non-negative float32, 2-D or 3-D) to uint8, saturating at 255."""
+    return cv2.convertScaleAbs(image, alpha=scale)
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -99,9 +97,8 @@ def render_shaded(
     lambert = np.clip(normals @ light, 0.0, 1.0)
     shade = (ambient + (1.0 - ambient) * lambert)[:, None] * color
     result = rasterize(vertices, triangles, shade, *out.shape[:2])
-    layer = _to_uint8(result.image)
-    blended = cv2.addWeighted(out, 1.0 - alpha, layer, alpha, 0.0)
-    np.copyto(out, blended, where=result.mask[..., None])
+    blended = cv2.addWeighted(out, 1.0 - alpha, _to_uint8(result.image), alpha, 0.0)
+    cv2.copyTo(blended, result.mask.view(np.uint8), out)  # in place, inside the mask only
     return out
 
 
@@ -120,7 +117,7 @@ def render_depth(vertices: np.ndarray, triangles: np.ndarray, height: int, width
     near, far = used.max(), used.min()
     level = 255.0 * (z - far) / (near - far) if near > far else np.full_like(z, 255.0)
     result = rasterize(vertices, triangles, level[:, None], height, width)
-    return _to_uint8(result.image[..., 0])
+    return _to_uint8(result.image.reshape(height, width))
 
 
 def render_pncc(
@@ -140,4 +137,4 @@ def render_pncc(
     if not is_real(ncc) or not np.all((ncc >= 0) & (ncc <= 1)):
         raise RenderError("ncc values must lie in [0, 1]")
     result = rasterize(vertices, triangles, ncc, height, width)
-    return _to_uint8(np.multiply(result.image, 255.0, out=result.image))
+    return _to_uint8(result.image, 255.0)
