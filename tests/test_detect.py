@@ -95,13 +95,22 @@ def test_grayscale_photo(detector):
     assert len(detector.detect(load_image(gray))) == 2
 
 
-def test_upscaled_photo_maps_back_to_original_pixels(detector):
+@pytest.mark.parametrize("factor", [2, 3.3])
+def test_upscaled_photo_maps_back_to_original_pixels(detector, factor):
+    """Odd-sized 2x and 3.3x enlargements are shrunk to max_size (one and two resize steps)."""
+    image = load_image(_media("images/single_face.jpg"))
+    (ref,) = detector.detect(image)
+    big = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)[:-1, :-1]
+    (det,) = detector.detect(big)
+    assert _iou(det.box / factor, ref.box) > 0.8
+    np.testing.assert_allclose(det.landmarks5 / factor, ref.landmarks5, atol=0.03 * ref.width)
+
+
+def test_full_resolution_2x_photo(detector):
     image = load_image(_media("images/single_face.jpg"))
     (ref,) = detector.detect(image)
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     (det,) = RetinaFaceDetector(max_size=None).detect(big)
-    assert _iou(det.box / 2, ref.box) > 0.8
-    (det,) = detector.detect(big)  # downscaled to max_size internally
     assert _iou(det.box / 2, ref.box) > 0.8
 
 

@@ -118,6 +118,9 @@ class RetinaFaceDetector:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle worker threads sleep instead of spinning: spinning halves the speed
+        # of 2 threads on a 2-core machine as soon as anything else runs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own non-exported exception types
@@ -131,11 +134,7 @@ class RetinaFaceDetector:
             desc = (f"a {image.dtype} array of shape {image.shape}"
                     if isinstance(image, np.ndarray) else type(image).__name__)
             raise InputError(f"detect expects an RGB uint8 image (H, W, 3), got {desc}; use ddfa.io.load_image")
-        h, w = image.shape[:2]
-        scale = 1.0 if self.max_size is None else min(1.0, self.max_size / max(h, w))
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, to_orig = _downscale(image, self.max_size)
         hn, wn = image.shape[:2]
 
         blob = (image[..., ::-1].astype(np.float32) - _BGR_MEAN).transpose(2, 0, 1)[None]
@@ -160,13 +159,36 @@ class RetinaFaceDetector:
         keep = nms(boxes, self.nms_threshold)
         # The network works in corner-origin pixels of the resized image (anchor
         # centres at (j + 0.5) * stride); map to centre-origin original pixels.
-        to_orig = np.array([w / wn, h / hn], np.float32)
         boxes = (boxes[keep].reshape(-1, 2, 2) * to_orig - 0.5).reshape(-1, 4).astype(np.float32)
         points = (points[keep] * to_orig - 0.5).astype(np.float32)
         return [
             Detection(box=b, score=float(s), landmarks5=p)
             for b, s, p in zip(boxes, scores[idx[keep]], points)
         ]
+
+
+def _downscale(image: np.ndarray, max_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink ``image`` so that its longer side is at most ``max_size``.
+
+    Returns the image and the float32 ``(2,)`` x, y factors that map corner-origin
+    pixel coordinates of the result back to the input. An integer factor k >= 2
+    is taken first by exact k x k box averaging (OpenCV's fast INTER_AREA path,
+    after dropping the last ``W mod k`` columns and ``H mod k`` rows), then the
+    remaining factor (< 2) by bilinear resizing: about 3x faster than one
+    INTER_AREA resize by a fractional factor, with the same anti-aliasing.
+    """
+    h, w = image.shape[:2]
+    if max_size is None or max(h, w) <= max_size:
+        return image, np.ones(2, np.float32)
+    scale = max_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    k = int(1.0 / scale)
+    if k >= 2:
+        h, w = h - h % k, w - w % k
+        image = cv2.resize(image[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
+    if image.shape[1::-1] != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image, np.array([w / size[0], h / size[1]], np.float32)
 
 
 def nms(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
