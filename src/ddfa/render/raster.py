@@ -110,22 +110,25 @@ def _raster_kernel(vertices, triangles, depth, triangle_id):
             a0, b0, c0, a1, b1, c1, a2, b2, c2 = -a0, -b0, -c0, -a1, -b1, -c1, -a2, -b2, -c2
         own0, own1, own2 = _owns(a0, b0), _owns(a1, b1), _owns(a2, b2)
         # Depth plane relative to vertex 0, clamped to the triangle's z range.
-        dzdx = ((y2 - y0) * (z1 - z0) - (y1 - y0) * (z2 - z0)) / area
-        dzdy = ((x1 - x0) * (z2 - z0) - (x2 - x0) * (z1 - z0)) / area
+        inv_area = 1.0 / area
+        dzdx = ((y2 - y0) * (z1 - z0) - (y1 - y0) * (z2 - z0)) * inv_area
+        dzdy = ((x1 - x0) * (z2 - z0) - (x2 - x0) * (z1 - z0)) * inv_area
         zlo, zhi = min(z0, z1, z2), max(z0, z1, z2)
 
         for r in range(row0, row1 + 1):
             y = np.float64(r)
             e0, e1, e2 = b0 * y + c0, b1 * y + c1, b2 * y + c2
-            # Estimate where the row's span starts, then settle it exactly: the
-            # left-edge test is monotone in x, so a short walk corrects the estimate.
+            # Estimate where the row's span starts (in narrow boxes, at the box's
+            # left side), then settle it exactly: the left-edge test is monotone in
+            # x, so a short walk corrects the estimate.
             start = np.float64(col0)
-            if a0 > 0.0:
-                start = max(start, -e0 / a0)
-            if a1 > 0.0:
-                start = max(start, -e1 / a1)
-            if a2 > 0.0:
-                start = max(start, -e2 / a2)
+            if col1 - col0 > 3:
+                if a0 > 0.0:
+                    start = max(start, -e0 / a0)
+                if a1 > 0.0:
+                    start = max(start, -e1 / a1)
+                if a2 > 0.0:
+                    start = max(start, -e2 / a2)
             c = int(ceil(min(start, np.float64(col1))))
             if c <= col1 and _right_of_left_edges(np.float64(c), a0, e0, own0, a1, e1, own1, a2, e2, own2):
                 while c > col0 and _right_of_left_edges(np.float64(c - 1), a0, e0, own0, a1, e1, own1, a2, e2, own2):
