@@ -14,6 +14,7 @@ Prints markdown tables:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -53,7 +54,8 @@ def main() -> None:
         t: RetinaFaceDetector(threads=t, max_size=args.max_size, score_threshold=args.score_threshold)
         for t in args.threads
     }
-    print(f"RetinaFace-MobileNet0.25, max_size={args.max_size}, score_threshold={args.score_threshold}\n")
+    print(f"RetinaFace-MobileNet0.25, max_size={args.max_size}, score_threshold={args.score_threshold}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start\n")
 
     paths = iter_image_paths(DATA / "media" / "images") if (DATA / "media" / "images").is_dir() else []
     if paths:

