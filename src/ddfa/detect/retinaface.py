@@ -73,8 +73,9 @@ class RetinaFaceDetector:
 
     Images whose longer side exceeds ``max_size`` are downscaled (aspect ratio
     kept) before detection; boxes and landmarks are returned in the pixels of
-    the original image. Faces smaller than about 10 px in the network input are
-    missed, so raise ``max_size`` (slower) to find small faces in big photos.
+    the original image. The smallest anchor is 16 px, so faces much smaller than
+    that in the network input are missed: raise ``max_size`` (slower) to find
+    small faces in big photos.
 
     Args:
         threads: onnxruntime intra-op threads.
