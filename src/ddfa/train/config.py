@@ -1,0 +1,101 @@
+"""Typed training configuration, read from a TOML file (``ddfa train --config FILE``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ddfa.errors import InputError
+
+LOSSES = ("vdc", "wpdc", "fwpdc", "vanilla-joint", "meta-joint")
+
+
+@dataclass
+class AugmentConfig:
+    """Online augmentation. The first frame of every sample gets a random in-plane similarity;
+    with ``video`` on, each sample becomes a clip of ``clip_len`` frames, each moved from the last by
+    a small similarity (and a small out-of-plane rotation by face profiling), plus noise and blur."""
+
+    scale: float = 0.08  # first frame: relative scale jitter (uniform +-)
+    angle: float = 12.0  # degrees
+    shift: float = 0.06  # fraction of the crop size
+    video: bool = True
+    clip_len: int = 4
+    step_scale: float = 0.02
+    step_angle: float = 3.0
+    step_shift: float = 0.015
+    step_yaw: float = 3.0  # out-of-plane step in degrees (0 disables profiling)
+    step_pitch: float = 1.5
+    noise: float = 4.0  # max Gaussian noise sigma, grey levels
+    blur: float = 5.0  # max motion blur length, pixels
+
+
+@dataclass
+class TrainConfig:
+    cache: str
+    out: str
+    arch: str = "mobilenet_v1"
+    width: float = 1.0
+    loss: str = "meta-joint"
+    beta: float = 0.5  # vanilla-joint weight of fWPDC
+    meta_k: int = 100  # look-ahead steps per loss in meta-joint
+    lrr: bool = True
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | constant
+    warmup_steps: int = 200
+    epochs: int = 10
+    max_steps: int = 0  # > 0 caps the run (a training budget), whatever ``epochs`` says
+    batch_size: int = 128  # global, across processes, in frames
+    seed: int = 0
+    threads: int = 2
+    workers: int = 1
+    freeze_bn: bool = False  # BatchNorm in eval mode (exact DDP equivalence on CPU)
+    init_from: str = ""  # start from these weights (e.g. VDC fine-tuned from fWPDC)
+    val_batches: int = 0  # 0 = the whole validation split
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise InputError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise InputError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise InputError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if self.batch_size < 1 or self.epochs < 1 or self.meta_k < 1 or not 0 <= self.beta <= 1:
+            raise InputError("batch_size, epochs and meta_k must be >= 1 and beta in [0, 1]")
+        if isinstance(self.augment, dict):
+            self.augment = _build(AugmentConfig, self.augment, "augment")
+        clip = self.augment.clip_len if self.augment.video else 1
+        if self.batch_size % clip:
+            raise InputError(f"batch_size {self.batch_size} must be a multiple of the clip length {clip}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: invalid TOML: {exc}") from exc
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return _build(cls, data, str(path))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, data: dict, where: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise InputError(f"{where}: {exc}") from exc

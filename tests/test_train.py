@@ -1,0 +1,124 @@
+"""The trainer on a handful of real 300-W faces fitted on the fly."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ddfa.morphable import Normalizer
+from ddfa.morphable.fit import LandmarkFitter
+from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
+from ddfa.train.clips import ClipSynthesizer
+from ddfa.train.config import AugmentConfig, TrainConfig
+from ddfa.train.trainer import GlobalBatchSampler, Trainer
+
+
+class FittedFaces:
+    """Real faces: 300-W crops with parameters fitted to their annotations."""
+
+    def __init__(self, items, model):
+        pts = np.stack([it.points for it in items])
+        rois = [roi_from_landmarks(p) for p in pts]
+        aff = np.stack([r.affine() for r in rois])
+        self.params = LandmarkFitter(model).fit(image_to_vertex(pts, aff)).params
+        self.crops = np.stack([
+            cv2.warpAffine(cv2.imread(str(it.image_path))[..., ::-1], a, (CROP_SIZE, CROP_SIZE),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            for it, a in zip(items, aff)])
+
+    def __len__(self):
+        return len(self.params)
+
+    def get(self, i):
+        return self.crops[i], self.params[i]
+
+
+@pytest.fixture(scope="module")
+def faces(face_model, w300_subset):
+    return FittedFaces(w300_subset[:24], face_model)
+
+
+def small_config(tmp_path, **kw):
+    base = dict(cache="", out=str(tmp_path / "run"), width=0.25, batch_size=8, epochs=1, threads=1, workers=0,
+                lr=0.01, warmup_steps=1, meta_k=2, augment=AugmentConfig(clip_len=2, step_yaw=0, step_pitch=0))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_clip_labels_follow_the_image(face_model, faces):
+    """Every synthesised frame's params still project onto the same face points as the warped crop."""
+    synth = ClipSynthesizer(AugmentConfig(clip_len=3, step_yaw=0, step_pitch=0, noise=0, blur=0))
+    img, p = faces.get(0)
+    images, params = synth(np.random.default_rng(1), img, p)
+    assert images.shape == (3, 120, 120, 3) and params.shape == (3, 62)
+    assert not np.array_equal(images[0], images[1])
+    # same rng -> same clip
+    again = synth(np.random.default_rng(1), img, p)
+    assert np.array_equal(again[0], images) and np.array_equal(again[1], params)
+    # the nose tip's pixel colour moves with the labels: sample it in each frame
+    nose = face_model.vertices(params, dense=False)[:, 30, :2]
+    cols = [images[j, int(round(119 - y)), int(round(x))].astype(int) for j, (x, y) in enumerate(nose)]
+    assert max(np.abs(c - cols[0]).max() for c in cols) < 60
+
+
+def test_batch_sampler_slices_global_batches():
+    full = list(GlobalBatchSampler(20, 4, seed=3))
+    parts = [list(GlobalBatchSampler(20, 4, seed=3, rank=r, world=2)) for r in range(2)]
+    assert len(full) == 5
+    for b, batch in enumerate(full):
+        assert parts[0][b] + parts[1][b] == batch
+
+
+@pytest.mark.parametrize("loss", ["fwpdc", "vdc", "wpdc", "vanilla-joint"])
+def test_each_loss_reduces_training_error(tmp_path, faces, loss):
+    cfg = small_config(tmp_path, loss=loss, lrr=False, optimizer="adamw", lr=3e-3, epochs=15,
+                       augment=AugmentConfig(video=False, scale=0, angle=0, shift=0))
+    norm = Normalizer.fit(faces.params)
+    tr = Trainer(cfg, faces, faces, norm)
+    before = tr.validate()
+    after = tr.fit(show_progress=False)
+    assert after.nme < before.nme
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_meta_joint_logs_winners_and_resumes(tmp_path, faces):
+    cfg = small_config(tmp_path, loss="meta-joint", max_steps=4)
+    norm = Normalizer.fit(faces.params)
+    Trainer(cfg, faces, faces, norm).fit(show_progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    winners = [r["winner"] for r in rows if "winner" in r]
+    assert winners and set(winners) <= {"fwpdc", "vdc"}
+    # resuming continues from the saved step instead of starting over
+    cfg2 = small_config(tmp_path, loss="meta-joint", max_steps=6)
+    tr = Trainer(cfg2, faces, faces, norm)
+    assert tr.resume() and tr.step == 4
+    tr.fit(show_progress=False)
+    assert tr.step == 6
+
+
+def test_training_is_deterministic_given_a_seed(tmp_path, faces):
+    norm = Normalizer.fit(faces.params)
+    nets = []
+    for run in ("a", "b"):
+        cfg = small_config(tmp_path, out=str(tmp_path / run), loss="fwpdc", max_steps=3)
+        tr = Trainer(cfg, faces, faces, norm)
+        tr.fit(show_progress=False)
+        nets.append(tr.net.state_dict())
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
+
+
+def test_config_rejects_bad_settings(tmp_path):
+    from ddfa.errors import InputError
+
+    with pytest.raises(InputError):
+        small_config(tmp_path, loss="l1")
+    with pytest.raises(InputError):
+        small_config(tmp_path, batch_size=7)
+    bad = tmp_path / "c.toml"
+    bad.write_text('cache = "x"\nout = "y"\nlearning_rate = 1\n')
+    with pytest.raises(InputError, match="learning_rate"):
+        TrainConfig.from_toml(bad)
