@@ -1,0 +1,89 @@
+"""``ddfa eval``: benchmark a landmark predictor on AFLW2000-3D and on synthetic clips (stability)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_DATA = Path("../shared/data/aflw2000-3d")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a predictor (AFLW2000-3D accuracy, stability)")
+    esub = p.add_subparsers(dest="eval_command", metavar="BENCHMARK", required=True)
+
+    a = esub.add_parser(
+        "aflw2000", help="NME on AFLW2000-3D (exact and aligned protocols, original and re-annotated GT)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  ddfa eval aflw2000 --predictor mean-shape -o /tmp/eval_mean",
+    )
+    _common(a)
+    a.add_argument("--boxes", choices=("gt", "detector"), default="gt",
+                   help="input boxes: the ground-truth 68-point box, or the face detector's best box (default: gt)")
+    a.set_defaults(run=_aflw2000)
+
+    s = esub.add_parser(
+        "stability", help="NME and frame-to-frame jitter on synthetic clips of AFLW2000-3D exact crops",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  ddfa eval stability --frames 8 --seed 0 -o /tmp/stability_mean",
+    )
+    _common(s)
+    s.add_argument("--frames", type=int, default=8, help="frames per clip (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="random seed of the clips (default: %(default)s)")
+    s.add_argument("--all-crops", action="store_true", help="use all 1,083 crops, not only the 199 exact ones")
+    s.set_defaults(run=_stability)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from ddfa.eval.predictors import predictor_names
+
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AFLW2000-3D folder (default: %(default)s)")
+    p.add_argument("--predictor", choices=predictor_names(), default="mean-shape",
+                   help="predictor to evaluate (default: %(default)s)")
+    p.add_argument("--weights", type=Path, default=None, help="weights file, for predictors that take one")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (quick runs)")
+    p.add_argument("-o", "--out", type=Path, default=None, help="output folder for the report files")
+
+
+def _setup(args, exact_only: bool = False):
+    from ddfa.errors import InputError
+    from ddfa.eval.aflw2000 import load_aflw2000
+    from ddfa.eval.predictors import make_predictor
+
+    data = load_aflw2000(args.data)
+    if exact_only:
+        data = data.subset(data.exact)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise InputError(f"--limit must be at least 1, got {args.limit}")
+        data = data.subset(slice(0, args.limit))
+    return data, make_predictor(args.predictor, weights=args.weights)
+
+
+def _finish(report, out: Path | None) -> int:
+    print(report.to_markdown())
+    if out is not None:
+        paths = report.save(out)
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _aflw2000(args) -> int:
+    from ddfa.eval.aflw2000 import evaluate_aflw2000
+
+    data, predictor = _setup(args)
+    detector = None
+    if args.boxes == "detector":
+        from ddfa.detect import RetinaFaceDetector
+
+        detector = RetinaFaceDetector()
+    return _finish(evaluate_aflw2000(predictor, data, detector=detector, name=args.predictor), args.out)
+
+
+def _stability(args) -> int:
+    from ddfa.eval.stability import ClipConfig, evaluate_stability_aflw2000
+
+    data, predictor = _setup(args, exact_only=not args.all_crops)
+    report = evaluate_stability_aflw2000(predictor, data, exact_only=False,
+                                         config=ClipConfig(n_frames=args.frames), seed=args.seed, name=args.predictor)
+    return _finish(report, args.out)
