@@ -122,3 +122,29 @@ def test_config_rejects_bad_settings(tmp_path):
     bad.write_text('cache = "x"\nout = "y"\nlearning_rate = 1\n')
     with pytest.raises(InputError, match="learning_rate"):
         TrainConfig.from_toml(bad)
+
+
+@pytest.mark.parametrize("loss", ["fwpdc", "meta-joint"])
+def test_ddp_two_processes_match_one_process(tmp_path, loss):
+    """torchrun with 2 gloo processes, each on half of every global batch, logs the same losses."""
+    import os
+    from pathlib import Path
+
+    from conftest import shared_path
+
+    shared_path("300w")
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    logs = {}
+    for name, cmd in {
+        "single": [sys.executable, str(worker)],
+        "ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                str(worker)],
+    }.items():
+        out = tmp_path / name
+        subprocess.run(cmd + [str(out), loss], check=True, env=env, timeout=300, capture_output=True)
+        logs[name] = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"loss"' in x]
+    single = np.array([r["loss"] for r in logs["single"]])
+    ddp = np.array([r["loss"] for r in logs["ddp"]])
+    assert len(single) == len(ddp) >= 2
+    assert np.allclose(single, ddp, rtol=1e-4), (single, ddp)

@@ -3,6 +3,9 @@
 Every loss takes **de-normalised** parameters in the crop's vertex frame,
 ``pred`` and ``target`` of shape (B, 62), and returns a scalar (mean over the
 batch). All of them reconstruct through a :class:`ddfa.morphable.TorchFaceModel`.
+WPDC and fWPDC weigh the parameter errors in the z-scored space when given the
+normaliser's ``std`` (as in the paper, where the network regresses z-scores):
+``L = || w * (p - p*) / std ||^2``; without it, in raw units.
 
 - :class:`VDC`: mean squared distance between the two dense (or sparse) meshes.
 - :class:`WPDC`: the reference weighted parameter distance: weight i is the mesh
@@ -34,12 +37,21 @@ class VDC(nn.Module):
         return d.square().sum(-1).mean()
 
 
-class WPDC(nn.Module):
-    """Reference WPDC: ``w_i = ||V(p_gt with p_i from pred) - V(p_gt)||``, normalised by max_i w_i."""
-
-    def __init__(self, model: TorchFaceModel):
+class _Weighted(nn.Module):
+    def __init__(self, model: TorchFaceModel, std=None):
         super().__init__()
         self.model = model
+        self.register_buffer("inv_std", None if std is None else 1 / torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        d = pred - target
+        if self.inv_std is not None:
+            d = d * self.inv_std
+        return (self.weights(pred, target) * d).square().sum(1).mean()
+
+
+class WPDC(_Weighted):
+    """Reference WPDC: ``w_i = ||V(p_gt with p_i from pred) - V(p_gt)||``, normalised by max_i w_i."""
 
     @torch.no_grad()
     def weights(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -52,12 +64,8 @@ class WPDC(nn.Module):
             w[:, i] = (self.model.vertices(mixed) - ref).flatten(1).norm(dim=1)
         return w / w.amax(1, keepdim=True).clamp_min(1e-12)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        w = self.weights(pred, target)
-        return (w * (pred - target)).square().sum(1).mean()
 
-
-class FWPDC(nn.Module):
+class FWPDC(_Weighted):
     """Fast WPDC: the WPDC weights from one reconstruction of the target shape.
 
     With the target's model-space shape ``S = mean + A a*`` (N, 3) and pose ``T* = [M | t]``:
@@ -72,10 +80,6 @@ class FWPDC(nn.Module):
     paper writes the last term as ``f ||A_k||``, which is the same when M = f R.
     """
 
-    def __init__(self, model: TorchFaceModel):
-        super().__init__()
-        self.model = model
-
     @torch.no_grad()
     def weights(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         B = pred.shape[0]
@@ -89,10 +93,6 @@ class FWPDC(nn.Module):
         mode_norm = torch.einsum("bij,kij->bk", MtM, self.model.basis_gram).clamp_min(0).sqrt()
         w = layout.join(wT, layout.shape_coeffs(diff) * mode_norm)
         return w / w.amax(1, keepdim=True).clamp_min(1e-12)
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        w = self.weights(pred, target)
-        return (w * (pred - target)).square().sum(1).mean()
 
 
 class LandmarkRegression(nn.Module):

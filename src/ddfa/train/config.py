@@ -42,8 +42,8 @@ class TrainConfig:
     beta: float = 0.5  # vanilla-joint weight of fWPDC
     meta_k: int = 100  # look-ahead steps per loss in meta-joint
     lrr: bool = True
-    optimizer: str = "sgd"  # sgd | adamw
-    lr: float = 0.02
+    optimizer: str = "adamw"  # adamw | sgd (the paper; needs a tuned lr per loss)
+    lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"  # cosine | constant

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from ddfa.losses import FWPDC, VDC, WPDC, LandmarkRegression, balanced
+from ddfa.losses import FWPDC, VDC, WPDC, LandmarkRegression
 from ddfa.morphable import FaceModel, Normalizer
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.nets import create_model
@@ -92,8 +92,8 @@ def _all_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def _balanced(main, other):
-    """``(|main| / |other|) * other`` with both magnitudes averaged over processes."""
-    return balanced(_all_mean(main.detach()), _all_mean(other.detach())) / other.detach() * other
+    """``(|main| / |other|) * other`` with both magnitudes averaged over processes (cf. losses.balanced)."""
+    return (_all_mean(main.detach()).abs() / _all_mean(other.detach()).abs().clamp_min(1e-12)) * other
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Trainer:
         self.tm = self.face.torch()
         self.mean = torch.from_numpy(normalizer.mean)
         self.std = torch.from_numpy(normalizer.std)
-        self.losses = {"vdc": VDC(self.tm), "wpdc": WPDC(self.tm), "fwpdc": FWPDC(self.tm)}
+        self.losses = {"vdc": VDC(self.tm), "wpdc": WPDC(self.tm, normalizer.std), "fwpdc": FWPDC(self.tm, normalizer.std)}
         self.lrr_loss = LandmarkRegression()
 
         self.arch_kwargs = {"width": cfg.width}
@@ -290,8 +290,7 @@ class Trainer:
                         break
                     loss = self.sgd_step(cfg.loss, *batch)
                     used = 1
-                    if self.step % 10 == 0:
-                        self._log(step=self.step, epoch=self.epoch, loss=loss, lr=self.lr_at(self.step))
+                    self._log(step=self.step, epoch=self.epoch, loss=loss, lr=self.lr_at(self.step))
                     bar.set_postfix(loss=f"{loss:.4g}")
                 bar.update(used)
                 self.sampler_pos += used
