@@ -34,17 +34,20 @@ def aflw():
 
 @pytest.fixture(scope="module")
 def subset(aflw):
-    """30 crops: per |yaw| bin, the first 4 exact and the first 6 estimated ones."""
+    """30 crops: per |yaw| bin, the first 6 / 4 / 3 exact and 6 / 6 / 5 estimated ones (unequal bins,
+    so that the mean of bin means differs from the plain mean)."""
     bins = yaw_bin(aflw.yaw_deg)
-    idx = [np.flatnonzero((bins == b) & (aflw.exact == e))[:k] for b in range(3) for e, k in ((True, 4), (False, 6))]
+    counts = {(0, True): 6, (1, True): 4, (2, True): 3, (0, False): 6, (1, False): 6, (2, False): 5}
+    idx = [np.flatnonzero((bins == b) & (aflw.exact == e))[:k] for (b, e), k in counts.items()]
     return aflw.subset(np.sort(np.concatenate(idx)))
 
 
 class Oracle:
     """Returns stored ground truth for a box it knows (+ a constant offset): a predictor whose error is known."""
 
-    def __init__(self, points: np.ndarray, offset=(0.0, 0.0)):
-        self.table = {self._key(p): p for p in np.asarray(points, np.float32)}
+    def __init__(self, points: np.ndarray, offset=(0.0, 0.0), keys: np.ndarray | None = None):
+        keys = points if keys is None else keys
+        self.table = {self._key(k): p for k, p in zip(keys, np.asarray(points, np.float32))}
         self.offset = np.array([*offset, 0.0], np.float32)
 
     @staticmethod
@@ -189,6 +192,10 @@ def test_oracle_scores_zero_and_offset_scores_analytically(subset):
     assert exact.nme["exact-re"].mean > 0  # the two ground truths differ
     assert exact.yaw_error is None
 
+    nan = Oracle(subset.points * np.where(np.arange(68) == 5, np.nan, 1)[:, None], keys=subset.points)
+    with pytest.raises(InputError, match="finite"):
+        evaluate_aflw2000(nan, subset, progress=False)
+
     shifted = evaluate_aflw2000(Oracle(subset.points, offset=(1.5, -2.0)), subset, progress=False, batch_size=7)
     expected = 100 * 2.5 / box_size(subset.points)
     np.testing.assert_allclose(shifted.per_image["nme"], expected, rtol=1e-5)
@@ -198,6 +205,11 @@ def test_oracle_scores_zero_and_offset_scores_analytically(subset):
     np.testing.assert_allclose(shifted.nme["exact"].mean_of_bins, np.mean(means), rtol=1e-5)
     np.testing.assert_allclose(shifted.nme["exact"].mean, expected[ex].mean(), rtol=1e-5)
     np.testing.assert_allclose(shifted.per_image["nme_aligned"], 0, atol=1e-4)  # a pure shift is aligned away
+
+    # against the re-annotated ground truth, normalised by its own box
+    re_ = evaluate_aflw2000(Oracle(subset.points_re, (1.5, -2.0), keys=subset.points), subset, progress=False)
+    np.testing.assert_allclose(re_.per_image["nme_re"], 100 * 2.5 / box_size(subset.points_re), rtol=1e-5)
+    assert re_.nme["exact-re"].mean_of_bins > 0 and re_.nme["aligned-re"].mean < 1e-4
 
 
 def test_mean_shape_baseline_end_to_end(subset, face_model, tmp_path):
@@ -229,11 +241,12 @@ def test_detector_boxes_end_to_end(subset, face_model):
         detector = RetinaFaceDetector()
     except ModelError as exc:
         pytest.skip(f"detector weights unavailable: {exc}")
-    data = subset.subset(slice(0, 10))
+    data = subset.subset(np.flatnonzero(yaw_bin(subset.yaw_deg) == 2))  # profiles: some are missed
     report = evaluate_aflw2000(MeanShapePredictor(face_model), data, detector=detector, progress=False)
     d = report.per_image["detected"]
     assert report.boxes == "detector" and d.sum() >= 5
-    assert sum(report.nme["aligned"].misses) == (~d).sum()
+    bins = yaw_bin(data.yaw_deg)
+    assert report.nme["aligned"].misses == tuple(int(np.sum(~d & (bins == k))) for k in range(3))
     assert np.all(np.isnan(report.per_image["nme"][~d])) and np.all(np.isfinite(report.per_image["nme"][d]))
     # the detector's box is not the landmark box
     assert not np.allclose(report.per_image["box"][d], data.boxes[d])
@@ -269,6 +282,12 @@ def test_synthetic_clip_ground_truth_follows_the_image():
             np.testing.assert_allclose([(w * x).sum() / w.sum(), (w * y).sum() / w.sum()], gt[0], atol=0.15)
     assert np.abs(hooked.points[-1] - clip.points[-1]).max() > 2
 
+    # each move turns about the face centre of the previous frame: without shift and scale it stays put
+    turn = ClipConfig(n_frames=4, max_scale=0, max_angle=10, max_shift=0, noise_sigma=0, max_blur=0)
+    spun = synthesize_clip(np.random.default_rng(1), image, pts, turn).points
+    np.testing.assert_allclose(spun.mean(1), np.broadcast_to(pts.mean(0), (4, 2)), atol=1e-4)
+    assert np.abs(spun[-1] - pts).max() > 1
+
 
 def test_stability_error_definition(rng):
     gt = rng.normal(100, 20, (3, 6, 68, 2))
@@ -286,7 +305,8 @@ def test_stability_benchmark_with_known_predictors(subset, face_model):
     data = subset.subset(np.flatnonzero(subset.exact)[:6])
     images = [load_image(p) for p in data.image_paths]
     cfg = ClipConfig(n_frames=4)
-    clips = [synthesize_clip(np.random.default_rng([7, i]), im, p, cfg) for i, (im, p) in enumerate(zip(images, data.points))]
+    clips = [synthesize_clip(np.random.default_rng([7, i]), im, p, cfg)
+             for i, (im, p) in enumerate(zip(images, data.points))]
     truth = np.concatenate([c.points for c in clips])
 
     perfect = evaluate_stability(Oracle(truth), images, data.points, config=cfg, seed=7, progress=False)

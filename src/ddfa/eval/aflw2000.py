@@ -1,7 +1,9 @@
 """AFLW2000-3D evaluation (the paper's Table 1), with the protocols of ``aflw2000-3d/README.md``.
 
 - NME (%) = mean 2D point error / sqrt(w * h) of the ground truth's landmark box x 100,
-  against the original (``pts68``) and the re-annotated ground truth.
+  against the original (``pts68``) and the re-annotated ground truth; each is
+  normalised by its own box (the min/max of ``pts68[:2]`` for the original one),
+  as in 3DDFA's benchmark code.
 - **exact**: the 199 crops whose transform is known exactly; **aligned**: all
   crops, after the least-squares scale + shift (no rotation) of the prediction
   onto the ground truth.
@@ -206,7 +208,7 @@ class AflwReport:
             f"### AFLW2000-3D — `{self.predictor}` (input box: {box})",
             "",
             f"NME (%) by |yaw| bin; {len(self.per_image['names'])} images, {self.seconds:.1f} s"
-            + (f"; {n_miss} missed detections, left out" if self.boxes == "detector" else "") + ".",
+            + (f"; {n_miss} without a detection, left out" if self.boxes == "detector" else "") + ".",
             "",
             "| protocol | ground truth | images per bin | " + " | ".join(YAW_BINS) + " | mean of bins | mean |",
             "|---|---|---|---|---|---|---|---|",
@@ -220,7 +222,7 @@ class AflwReport:
                 counts += " (missed " + " / ".join(map(str, s.misses)) + ")"
             vals = " | ".join(f"{v:.2f}" for v in s.bins)
             lines.append(f"| {name} | {gt} | {counts} | {vals} | **{s.mean_of_bins:.2f}** | {s.mean:.2f} |")
-        head = "GT landmarks" if self.boxes == "gt" else f"detector, best box ({n_miss} misses)"
+        head = "GT landmarks" if self.boxes == "gt" else f"detector, best box (misses: {n_miss})"
         lines += [
             "",
             "Row for the README's reference table (exact | aligned | exact, re-annotated GT):",
@@ -255,8 +257,8 @@ class AflwReport:
         """Write ``report.md``, ``report.json``, ``per_image.npz`` and ``ced.png`` into ``outdir``."""
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {k: out / f for k, f in
-                 (("markdown", "report.md"), ("json", "report.json"), ("per_image", "per_image.npz"), ("ced", "ced.png"))}
+        names = {"markdown": "report.md", "json": "report.json", "per_image": "per_image.npz", "ced": "ced.png"}
+        paths = {k: out / f for k, f in names.items()}
         paths["markdown"].write_text(self.to_markdown())
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         np.savez_compressed(paths["per_image"], **self.per_image)
@@ -312,6 +314,10 @@ def evaluate_aflw2000(
                 yaw_pred[idx] = angles[:, 0]
             else:
                 pts = predictor.predict(images, boxes[idx])
+            pts = np.asarray(pts, dtype=np.float32)
+            if pts.shape != (len(idx), 68, 3) or not np.all(np.isfinite(pts)):
+                raise InputError(f"the predictor must return finite ({len(idx)}, 68, 3) landmarks, "
+                                 f"got shape {pts.shape}")
             landmarks[idx] = pts
         bar.update(bar_step)
     bar.close()

@@ -181,8 +181,8 @@ class StabilityReport:
         """Write ``report.md``, ``report.json``, ``per_clip.npz`` and ``ced.png`` into ``outdir``."""
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {k: out / f for k, f in
-                 (("markdown", "report.md"), ("json", "report.json"), ("per_clip", "per_clip.npz"), ("ced", "ced.png"))}
+        names = {"markdown": "report.md", "json": "report.json", "per_clip": "per_clip.npz", "ced": "ced.png"}
+        paths = {k: out / f for k, f in names.items()}
         paths["markdown"].write_text(self.to_markdown())
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         np.savez_compressed(paths["per_clip"], **self.per_clip)
