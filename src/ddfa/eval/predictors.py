@@ -173,3 +173,20 @@ def _mean_shape(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
     if weights is not None:
         raise InputError("the mean-shape predictor takes no weights file")
     return MeanShapePredictor(model)
+
+
+@register_predictor("network")
+def _network(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
+    """A trained regressor checkpoint (``ddfa train`` output or a bundled ``.pt``), run by torch."""
+    import torch
+
+    from ddfa.nets.checkpoint import load_regressor
+
+    if weights is None:
+        raise InputError("the network predictor needs --weights PATH (a .pt checkpoint)")
+    regressor = load_regressor(weights)
+
+    def regress(crops: np.ndarray) -> np.ndarray:
+        return regressor(torch.from_numpy(crops).permute(0, 3, 1, 2).float())
+
+    return ParamsPredictor(model, regress)

@@ -1,0 +1,41 @@
+"""``ddfa train``: train a regressor from a TOML config (see configs/)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a regressor on a dataset cache",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  ddfa train --config configs/mb05_meta_joint.toml\n"
+        "  ddfa train --config configs/mb1_meta_joint.toml --max-steps 2000 --out runs/mb1\n"
+        "  torchrun --nproc_per_node 2 -m ddfa.cli.main train --config configs/mb1_meta_joint.toml",
+    )
+    p.add_argument("--config", type=Path, required=True, help="TOML file with the TrainConfig settings")
+    p.add_argument("--cache", help="override the config's dataset cache folder")
+    p.add_argument("--out", help="override the config's output folder")
+    p.add_argument("--max-steps", type=int, dest="max_steps", help="override the step budget")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.set_defaults(run=_run)
+
+
+def _run(args) -> int:
+    from ddfa.train.config import TrainConfig
+    from ddfa.train.sources import CacheSource, cache_normalizer, profiling_step
+    from ddfa.train.trainer import Trainer
+
+    cfg = TrainConfig.from_toml(args.config, cache=args.cache, out=args.out, max_steps=args.max_steps)
+    aug = cfg.augment
+    hook = profiling_step if aug.video and (aug.step_yaw > 0 or aug.step_pitch > 0) else None
+    trainer = Trainer(cfg, CacheSource(cfg.cache, "train"), CacheSource(cfg.cache, "val"),
+                      cache_normalizer(cfg.cache), out_of_plane=hook)
+    if not args.no_resume and trainer.resume():
+        print(f"resuming from {trainer.out / 'last.pt'} at step {trainer.step}")
+    result = trainer.fit()
+    if result is not None and trainer.rank == 0:
+        print(f"validation NME {result.nme:.2f} %  (best {trainer.best:.2f} %), weights in {trainer.out}")
+    return 0
