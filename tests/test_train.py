@@ -148,3 +148,13 @@ def test_ddp_two_processes_match_one_process(tmp_path, loss):
     ddp = np.array([r["loss"] for r in logs["ddp"]])
     assert len(single) == len(ddp) >= 2
     assert np.allclose(single, ddp, rtol=1e-4), (single, ddp)
+
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
+    assert configs
+    for path in configs:
+        cfg = TrainConfig.from_toml(path)
+        assert cfg.loss == "meta-joint" and cfg.lrr and cfg.augment.video

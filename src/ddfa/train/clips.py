@@ -48,9 +48,10 @@ class ClipSynthesizer:
         c = self.cfg
         first = augment.warp_sample(image, self._similarity(rng, c.scale, c.angle, c.shift), params=params)
         images, labels = [first.image], [first.params]
+        out_of_plane = self.out_of_plane is not None and self.length > 1 and rng.random() < c.oop_prob
         for _ in range(1, self.length):
             img, p = images[-1], labels[-1]
-            if self.out_of_plane is not None:
+            if out_of_plane:
                 img, p = self.out_of_plane(img, p, rng.uniform(-c.step_yaw, c.step_yaw),
                                            rng.uniform(-c.step_pitch, c.step_pitch))
             moved = augment.warp_sample(img, self._similarity(rng, c.step_scale, c.step_angle, c.step_shift), params=p)

@@ -28,6 +28,7 @@ class AugmentConfig:
     step_shift: float = 0.015
     step_yaw: float = 3.0  # out-of-plane step in degrees (0 disables profiling)
     step_pitch: float = 1.5
+    oop_prob: float = 0.3  # share of clips that get the (costlier) out-of-plane steps
     noise: float = 4.0  # max Gaussian noise sigma, grey levels
     blur: float = 5.0  # max motion blur length, pixels
 
