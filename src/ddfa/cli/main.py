@@ -8,7 +8,7 @@ import sys
 
 from ddfa import __version__
 
-SUBCOMMANDS = ("ddfa.cli.model_cmd", "ddfa.cli.eval_cmd", "ddfa.cli.train_cmd")
+SUBCOMMANDS = ("ddfa.cli.model_cmd", "ddfa.cli.eval_cmd", "ddfa.cli.data_cmd", "ddfa.cli.train_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
