@@ -8,7 +8,9 @@ import sys
 
 from ddfa import __version__
 
-SUBCOMMANDS = ("ddfa.cli.model_cmd", "ddfa.cli.eval_cmd", "ddfa.cli.data_cmd", "ddfa.cli.train_cmd")
+SUBCOMMANDS = ("ddfa.cli.model_cmd", "ddfa.cli.eval_cmd", "ddfa.cli.data_cmd", "ddfa.cli.train_cmd",
+               "ddfa.cli.align_cmd", "ddfa.cli.video_cmd", "ddfa.cli.webcam_cmd", "ddfa.cli.export_cmd",
+               "ddfa.cli.bench_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,160 @@
+"""``ddfa align``: align the faces of images and folders, write drawings and exports.
+
+Also holds the options shared by the other pipeline commands (model, backend,
+threads, comma-separated kind lists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  ddfa align photo.jpg -o out/ --draw landmarks,mesh,pose --export obj,json
+  ddfa align photos/ more.png -o out/ --draw mesh --combine --export npz,ply
+  ddfa align group.jpg -o out/ --draw depth,pncc,uv --backend torch --threads 2
+
+drawings: mesh, points (dense cloud), landmarks, box, pose (axes),
+          depth, pncc, uv (texture per face)
+exports:  json (all fields but the dense mesh), npz (all fields),
+          obj (+ .mtl + .png texture), ply (vertex colours), glb (embedded texture)
+A folder run continues past unreadable files and lists them at the end
+(exit status 1 if any failed)."""
+
+
+def comma_list(allowed: tuple[str, ...]):
+    """argparse type: a comma-separated subset of ``allowed`` (order kept, duplicates dropped)."""
+
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown value(s) {', '.join(bad)}; choose from {', '.join(allowed)}")
+        return list(dict.fromkeys(items))
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --backend, --weights, --threads."""
+    from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=MODEL_NAMES[0], choices=MODEL_NAMES, help="bundled model (default: %(default)s)")
+    g.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS, help="inference engine (default: %(default)s)")
+    g.add_argument("--weights", type=Path, default=None,
+                   help="a .pt checkpoint or .onnx graph to use instead of the bundled weights")
+    g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
+
+
+def make_aligner(args):
+    from ddfa.pipeline import FaceAligner
+
+    return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads)
+
+
+def register(sub) -> None:
+    from ddfa.pipeline.kinds import DRAW_KINDS, EXPORT_FORMATS
+
+    p = sub.add_parser(
+        "align", help="align the faces of images or folders of images",
+        description="Detect and align every face of the given images; write drawings and exports to -o.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMG|DIR", help="image files and/or folders")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--draw", type=comma_list(DRAW_KINDS), default=None, metavar="KINDS",
+                   help="comma-separated drawings (default: landmarks, unless --export is given)")
+    p.add_argument("--export", type=comma_list(EXPORT_FORMATS), default=None, metavar="FORMATS",
+                   help="comma-separated exports (default: json, unless --draw is given)")
+    p.add_argument("--combine", action="store_true", help="layer all overlay drawings into one S_overlay.jpg")
+    p.add_argument("--uv-size", type=positive_int, default=512, help="UV texture side in pixels (default: %(default)s)")
+    p.add_argument("--recursive", action="store_true", help="also search sub-folders")
+    add_model_args(p)
+    p.set_defaults(run=run)
+
+
+def _expand(inputs: list[Path], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
+    from ddfa.errors import DDFAError
+    from ddfa.io import iter_image_paths
+
+    images, failures = [], []
+    for path in inputs:
+        try:
+            found = iter_image_paths(path, recursive=recursive)
+        except DDFAError as exc:
+            failures.append((str(path), str(exc)))
+            continue
+        if path.is_dir() and not found:
+            failures.append((str(path), "the folder holds no image files"))
+        images += found
+    return images, failures
+
+
+def _unique_stems(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = seen.get(p.stem, 0) + 1
+        seen[p.stem] = n
+        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
+    return stems
+
+
+def _describe(name: str, why: str) -> str:
+    return why if name in why else f"{name}: {why}"
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ddfa.errors import DDFAError
+    from ddfa.io import load_image
+    from ddfa.pipeline.outputs import save_outputs
+
+    draw = args.draw if args.draw is not None else ([] if args.export else ["landmarks"])
+    export = args.export if args.export is not None else ([] if args.draw else ["json"])
+    images, failures = _expand(args.inputs, args.recursive)
+    if not images:
+        for name, why in failures:
+            print(f"ddfa: error: {_describe(name, why)}", file=sys.stderr)
+        return 1
+    aligner = make_aligner(args)
+    no_face, n_ok, n_faces, n_files = [], 0, 0, 0
+    for path, stem in tqdm(list(zip(images, _unique_stems(images))), unit="image", file=sys.stderr,
+                           disable=len(images) < 2, desc="align"):
+        try:
+            image = load_image(path)
+            faces = aligner.align(image)
+            written = save_outputs(args.output, stem, image, faces, draw, export, combine=args.combine,
+                                   uv_size=args.uv_size, source=str(path))
+        except (DDFAError, OSError) as exc:
+            failures.append((str(path), str(exc)))
+            continue
+        n_ok += 1
+        n_faces += len(faces)
+        n_files += len(written)
+        if not faces:
+            no_face.append(str(path))
+    print(f"ddfa: {n_ok} image(s) done, {n_faces} face(s), {n_files} file(s) written to {args.output}",
+          file=sys.stderr)
+    if no_face:
+        print(f"ddfa: no face found in {len(no_face)} image(s): {', '.join(no_face)}", file=sys.stderr)
+    if failures:
+        print(f"ddfa: error: {len(failures)} input(s) failed:", file=sys.stderr)
+        for name, why in failures:
+            print(f"  {_describe(name, why)}", file=sys.stderr)
+        return 1
+    return 0

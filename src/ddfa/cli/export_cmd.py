@@ -1,0 +1,41 @@
+"""``ddfa export onnx``: export a regressor checkpoint to ONNX with the normaliser baked in."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  ddfa export onnx --weights mobilenet_v1_1.0.pt -o mobilenet_v1_1.0.onnx
+  ddfa export onnx --weights run/best.pt -o best.onnx --opset 13
+
+The graph takes "image" float32 (B, 3, 120, 120) RGB 0..255 and returns "params"
+float32 (B, 62), de-normalised (out * std + mean), batch size B dynamic; use it with
+FaceAligner(weights="best.onnx") or --weights best.onnx."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export model weights to other formats",
+                       description="Export model weights to other formats.")
+    esub = p.add_subparsers(dest="export_command", metavar="FORMAT", required=True)
+    o = esub.add_parser("onnx", help="ONNX graph for onnxruntime (the default inference backend)",
+                        description="Export a .pt regressor checkpoint to ONNX, verified against torch.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    o.add_argument("--weights", type=Path, required=True, help="the .pt checkpoint (ddfa.nets.checkpoint format)")
+    o.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    o.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    o.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-torch check")
+    o.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ddfa.errors import InputError
+    from ddfa.pipeline.regressor import export_regressor_onnx
+
+    if args.output.suffix.lower() != ".onnx":
+        raise InputError(f"the output file must end in .onnx, got '{args.output}'")
+    path = export_regressor_onnx(args.weights, args.output, opset=args.opset, verify=not args.no_verify)
+    print(f"ddfa: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return 0

@@ -1,0 +1,150 @@
+"""The :class:`FaceAligner` facade: image in, list of :class:`~ddfa.pipeline.face.Face` out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ddfa.detect import Detection, FaceDetector
+from ddfa.errors import InputError
+from ddfa.io import load_image
+from ddfa.morphable import FaceModel
+from ddfa.morphable.frames import Roi, roi_from_landmarks
+from ddfa.pipeline.crop import check_boxes, crop_faces, roi_from_box
+from ddfa.pipeline.face import Face, build_faces
+from ddfa.pipeline.regressor import ParamRegressor, load_param_regressor
+
+__all__ = ["FaceAligner"]
+
+
+class FaceAligner:
+    """3D dense face alignment: detection, cropping, regression and reconstruction.
+
+    Args:
+        model: bundled model name, ``"mobilenet_v1_1.0"`` (default) or ``"mobilenet_v1_0.5"``.
+        backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.
+        weights: a ``.pt`` checkpoint or ``.onnx`` graph to use instead of the bundled
+            files (see :mod:`ddfa.pipeline.regressor`).
+        threads: CPU threads for the network and the default detector.
+        detector: any :class:`~ddfa.detect.FaceDetector`; default: a
+            :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
+        face_model: the 3DMM decoding the parameters; default: the bundled one.
+
+    Raises:
+        ModelError: the weights are missing or unreadable.
+        InputError: an unknown model or backend name.
+
+    Example::
+
+        aligner = FaceAligner()
+        for face in aligner.align("photo.jpg"):
+            print(face.box, face.pose.yaw, face.landmarks.shape)  # (4,), degrees, (68, 2)
+    """
+
+    def __init__(
+        self,
+        model: str = "mobilenet_v1_1.0",
+        backend: str = "onnxruntime",
+        weights: str | os.PathLike | None = None,
+        threads: int = 1,
+        detector: FaceDetector | None = None,
+        face_model: FaceModel | None = None,
+    ) -> None:
+        self.regressor: ParamRegressor = load_param_regressor(model, backend, weights, threads)
+        self.backend = backend
+        self.threads = threads
+        self.face_model = face_model if face_model is not None else FaceModel.load()
+        self._detector = detector
+
+    @property
+    def detector(self) -> FaceDetector:
+        """The face detector (the default one is built on first use)."""
+        if self._detector is None:
+            from ddfa.detect import RetinaFaceDetector
+
+            self._detector = RetinaFaceDetector(threads=self.threads)
+        return self._detector
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Run the detector on an RGB uint8 image; highest score first."""
+        return self.detector.detect(image)
+
+    def regress(self, image: np.ndarray, rois: Sequence[Roi]) -> np.ndarray:
+        """Crop ``rois`` from an RGB uint8 image and regress them in one batch -> float32 ``(B, 62)``."""
+        crops, _ = crop_faces(image, rois)
+        return self.regressor(crops)
+
+    def align(
+        self,
+        image: str | os.PathLike | np.ndarray,
+        boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
+        *,
+        landmarks: np.ndarray | Sequence[np.ndarray] | None = None,
+        dense: bool = False,
+    ) -> list[Face]:
+        """Align every face of an image; all faces go through the network in one batch.
+
+        Args:
+            image: a file path or an array (anything :func:`ddfa.io.load_image` accepts).
+            boxes: ``(B, 4)`` face boxes x0, y0, x1, y1 in detector convention; the
+                detector is skipped. Crops follow the calibrated box policy
+                (:mod:`ddfa.pipeline.crop`).
+            landmarks: instead of boxes, ``(B, P, 2+)`` points per face (e.g. the
+                previous frame's 68 landmarks, or the two corners of a landmark
+                bounding box); crops follow the training rule
+                :func:`~ddfa.morphable.frames.roi_from_landmarks`. ``Face.box`` is
+                then the points' bounding box.
+            dense: reconstruct the dense vertices now (batched) instead of on access.
+
+        Returns:
+            One :class:`Face` per box/detection, in detector-score (or input) order;
+            an empty list when no face is found.
+        """
+        image = load_image(image)
+        if boxes is not None and landmarks is not None:
+            raise InputError("pass either boxes or landmarks, not both")
+        if landmarks is not None:
+            pts = [self._check_points(p) for p in (landmarks if isinstance(landmarks, (list, tuple)) else
+                                                   np.asarray(landmarks))]
+            rois = [roi_from_landmarks(p) for p in pts]
+            box_arr = np.array([np.r_[p.min(0), p.max(0)] for p in pts], np.float32).reshape(-1, 4)
+            scores = np.ones(len(rois), np.float32)
+        elif boxes is not None:
+            box_arr = check_boxes(boxes).astype(np.float32) if len(boxes) else np.zeros((0, 4), np.float32)
+            rois = [roi_from_box(b) for b in box_arr]
+            scores = np.ones(len(rois), np.float32)
+        else:
+            dets = self.detect(image)
+            box_arr = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+            rois = [roi_from_box(b) for b in box_arr]
+            scores = np.array([d.score for d in dets], np.float32)
+        if not rois:
+            return []
+        params = self.regress(image, rois)
+        return build_faces(self.face_model, params, rois, box_arr, scores, dense=dense)
+
+    @staticmethod
+    def _check_points(points) -> np.ndarray:
+        p = np.asarray(points, np.float64)
+        if p.ndim != 2 or p.shape[1] < 2 or len(p) < 2 or not np.isfinite(p).all():
+            raise InputError(f"each face's landmarks must be finite (P >= 2, 2 or 3) points, got shape {p.shape}")
+        span = p[:, :2].max(0) - p[:, :2].min(0)
+        if span.max() <= 1:
+            raise InputError("landmarks span less than one pixel; cannot build a crop")
+        return p[:, :2]
+
+    def track(self, frames: Iterable[np.ndarray], fps: float = 30.0, **options) -> Iterator[list[Face]]:
+        """Align a stream of frames (RGB uint8 arrays) with stable ``Face.track_id``.
+
+        Crops follow the previous frame's landmarks; the detector runs again
+        when a face is lost and periodically to find new faces. ``options`` go to
+        :class:`~ddfa.pipeline.tracking.FaceTracker` (smoothing, detection
+        interval, ...). Yields one list of faces per frame.
+        """
+        from ddfa.pipeline.tracking import FaceTracker
+
+        tracker = FaceTracker(self, **options)
+        for i, frame in enumerate(frames):
+            yield tracker.update(frame, timestamp=i / fps)

@@ -1,0 +1,289 @@
+"""Parameter regressors: 120 x 120 RGB face crops -> 62 de-normalised 3DMM parameters.
+
+Two interchangeable backends with the same call contract
+(``crops`` uint8 ``(B, 120, 120, 3)`` RGB -> float32 ``(B, 62)`` parameters in
+each crop's vertex frame, see :mod:`ddfa.morphable.frames`):
+
+- :class:`OnnxRegressor` (default; CPU, ONNX Runtime, dynamic batch) runs a graph
+  with input ``"image"`` float32 ``(B, 3, 120, 120)`` RGB 0..255 and output
+  ``"params"`` ``(B, 62)`` with the normaliser already applied (see
+  :func:`export_regressor_onnx`);
+- :class:`TorchRegressor` runs a ``ddfa.nets.checkpoint`` file (``.pt``).
+
+Weights are found by model name among the bundled files
+(``ddfa/assets/<model>.onnx`` and ``<model>.pt``) or given as a path. When the
+ONNX backend is asked for but only a ``.pt`` file exists, the ``.pt`` file is
+exported once to the user cache (``$DDFA_CACHE_DIR``, else
+``$XDG_CACHE_HOME/ddfa``, else ``~/.cache/ddfa``), keyed by its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ddfa.errors import DDFAError, InputError, ModelError
+from ddfa.morphable.frames import CROP_SIZE
+from ddfa.morphable.layout import N_PARAMS
+
+__all__ = [
+    "BACKENDS",
+    "MODEL_NAMES",
+    "OnnxRegressor",
+    "ParamRegressor",
+    "TorchRegressor",
+    "bundled_weights",
+    "cache_dir",
+    "export_regressor_onnx",
+    "load_param_regressor",
+]
+
+MODEL_NAMES = ("mobilenet_v1_1.0", "mobilenet_v1_0.5")
+BACKENDS = ("onnxruntime", "torch")
+ONNX_INPUT, ONNX_OUTPUT = "image", "params"
+_EXPORT_HINT = "export it with: ddfa export onnx --weights MODEL.pt -o MODEL.onnx"
+
+
+@runtime_checkable
+class ParamRegressor(Protocol):
+    """Crops uint8 ``(B, 120, 120, 3)`` RGB -> float32 ``(B, 62)`` parameters (crop vertex frame)."""
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray: ...
+
+
+def _check_crops(crops: np.ndarray) -> np.ndarray:
+    if not (isinstance(crops, np.ndarray) and crops.dtype == np.uint8
+            and crops.shape[1:] == (CROP_SIZE, CROP_SIZE, 3)):
+        desc = f"{crops.dtype} {crops.shape}" if isinstance(crops, np.ndarray) else type(crops).__name__
+        raise InputError(f"crops must be uint8 (B, {CROP_SIZE}, {CROP_SIZE}, 3) RGB, got {desc}")
+    return crops
+
+
+def _check_threads(threads) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    return threads
+
+
+class OnnxRegressor:
+    """ONNX Runtime (CPU) regressor of de-normalised parameters.
+
+    Args:
+        model: ``.onnx`` file (or its bytes) with input ``"image"`` and output ``"params"``.
+        threads: intra-op threads; idle workers sleep instead of spinning.
+    """
+
+    def __init__(self, model: str | os.PathLike | bytes, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        threads = _check_threads(threads)
+        name = "the ONNX model bytes" if isinstance(model, bytes) else f"'{model}'"
+        if not isinstance(model, bytes):
+            if not Path(model).is_file():
+                raise ModelError(f"ONNX weights not found: {name}")
+            model = str(model)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's exception types are not exported
+            raise ModelError(f"cannot load ONNX weights {name}: {exc}") from exc
+        inputs = [i.name for i in self._session.get_inputs()]
+        outputs = [o.name for o in self._session.get_outputs()]
+        if inputs != [ONNX_INPUT] or ONNX_OUTPUT not in outputs:
+            raise ModelError(
+                f"{name} is not a ddfa regressor graph: expected input '{ONNX_INPUT}' and output "
+                f"'{ONNX_OUTPUT}', got inputs {inputs} and outputs {outputs}; {_EXPORT_HINT}"
+            )
+        self.threads = threads
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        crops = _check_crops(crops)
+        if not len(crops):
+            return np.zeros((0, N_PARAMS), np.float32)
+        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        (params,) = self._session.run([ONNX_OUTPUT], {ONNX_INPUT: x})
+        if params.shape != (len(crops), N_PARAMS):
+            raise ModelError(f"the ONNX regressor returned shape {params.shape}, expected ({len(crops)}, {N_PARAMS})")
+        return params
+
+
+class TorchRegressor:
+    """PyTorch (CPU) regressor from a ``ddfa.nets.checkpoint`` file.
+
+    ``threads`` is applied with ``torch.set_num_threads`` for the duration of each
+    call (torch's setting is process-wide) and restored afterwards.
+    """
+
+    def __init__(self, weights: str | os.PathLike, threads: int = 1) -> None:
+        from ddfa.nets.checkpoint import load_regressor
+
+        self.threads = _check_threads(threads)
+        try:
+            self._regressor = load_regressor(weights)
+        except DDFAError:
+            raise
+        except Exception as exc:  # state-dict mismatch, unknown arch kwargs, ...
+            raise ModelError(f"cannot build the network of '{weights}': {exc}") from exc
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        crops = _check_crops(crops)
+        if not len(crops):
+            return np.zeros((0, N_PARAMS), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return np.asarray(self._regressor(x), np.float32)
+        finally:
+            torch.set_num_threads(before)
+
+
+def bundled_weights(model: str, suffix: str) -> Path:
+    """Path of a bundled weights file ``ddfa/assets/<model><suffix>`` (it may not exist)."""
+    return Path(str(resources.files("ddfa.assets") / f"{model}{suffix}"))
+
+
+def cache_dir() -> Path:
+    """The user cache folder for exported ONNX files (see the module docstring)."""
+    if os.environ.get("DDFA_CACHE_DIR"):
+        return Path(os.environ["DDFA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ddfa"
+
+
+def _cached_onnx(weights: Path) -> Path:
+    """Export ``weights`` (.pt) to the cache once; returns the cached ``.onnx`` path."""
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / f"{weights.stem}-{digest}.onnx"
+    if target.is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return export_regressor_onnx(weights, target)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the ONNX export of '{weights}' to the cache '{target.parent}' ({exc}); "
+            f"set DDFA_CACHE_DIR to a writable folder, use backend 'torch', or {_EXPORT_HINT}"
+        ) from exc
+
+
+def load_param_regressor(
+    model: str = "mobilenet_v1_1.0",
+    backend: str = "onnxruntime",
+    weights: str | os.PathLike | None = None,
+    threads: int = 1,
+) -> ParamRegressor:
+    """Build a regressor by model name (bundled weights) or from an explicit weights file.
+
+    Args:
+        model: bundled model name, one of ``MODEL_NAMES``; ignored when ``weights`` is given.
+        backend: ``"onnxruntime"`` (default) or ``"torch"``.
+        weights: ``.onnx`` (onnxruntime only) or ``.pt`` checkpoint; None uses the bundled files.
+        threads: CPU threads of the network.
+
+    Raises:
+        InputError: unknown backend or model name.
+        ModelError: the weights are missing, unreadable or of the wrong kind.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
+    if weights is None:
+        if model not in MODEL_NAMES:
+            raise InputError(f"unknown model '{model}'; choose one of: {', '.join(MODEL_NAMES)} "
+                             "(or pass a weights file)")
+        pt, onnx = bundled_weights(model, ".pt"), bundled_weights(model, ".onnx")
+        if backend == "onnxruntime" and onnx.is_file():
+            path = onnx
+        elif pt.is_file():
+            path = pt
+        else:
+            raise ModelError(
+                f"the weights of model '{model}' are not installed: expected '{pt}'"
+                f"{' or ' + repr(str(onnx)) if backend == 'onnxruntime' else ''}; "
+                "install a ddfa release that bundles them, or pass a weights file "
+                "(FaceAligner(weights=...) / --weights PATH)"
+            )
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelError(f"weights file not found: '{path}'")
+
+    if path.suffix.lower() == ".onnx":
+        if backend == "torch":
+            raise ModelError(f"the torch backend needs a .pt checkpoint, got the ONNX file '{path}'; "
+                             "use backend 'onnxruntime'")
+        return OnnxRegressor(path, threads)
+    if backend == "torch":
+        return TorchRegressor(path, threads)
+    return OnnxRegressor(_cached_onnx(path), threads)
+
+
+def export_regressor_onnx(
+    weights: str | os.PathLike, output: str | os.PathLike, opset: int = 17, verify: bool = True
+) -> Path:
+    """Export a ``.pt`` checkpoint to ONNX with the normaliser baked in as a last op.
+
+    The graph maps input ``"image"`` float32 ``(B, 3, 120, 120)`` RGB 0..255 to
+    output ``"params"`` float32 ``(B, 62)`` = ``net(image) * std + mean``, with a
+    dynamic batch axis. The file is written atomically; with ``verify`` ONNX
+    Runtime is checked against torch on random crops (batch 1 and 5).
+
+    Raises:
+        ModelError: the checkpoint is missing or unreadable.
+        ExportError (a DDFAError): export or verification failed.
+    """
+    import onnx
+    import torch
+    from torch import nn
+
+    from ddfa.export.onnx import export_onnx, verify_onnx
+    from ddfa.nets.checkpoint import load_regressor
+
+    reg = load_regressor(weights)
+
+    class Denormalized(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = reg.net
+            self.register_buffer("mean", torch.as_tensor(reg.normalizer.mean).reshape(1, -1))
+            self.register_buffer("std", torch.as_tensor(reg.normalizer.std).reshape(1, -1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x) * self.std + self.mean
+
+    wrapper = Denormalized().eval()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".onnx")
+    os.close(fd)
+    try:
+        export_onnx(wrapper, tmp, opset=opset, input_size=CROP_SIZE)
+        graph = onnx.load(tmp)
+        meta = {"ddfa.output": "de-normalised 62-d parameters, crop vertex frame",
+                "ddfa.arch": reg.arch, "ddfa.arch_kwargs": repr(reg.arch_kwargs),
+                "ddfa.source": Path(weights).name}
+        for key, value in meta.items():
+            graph.metadata_props.add(key=key, value=value)
+        onnx.save(graph, tmp)
+        if verify:
+            # relative tolerance: parameters reach ~100 (translations in crop pixels)
+            scale = float(np.abs(reg.normalizer.mean).max() + np.abs(reg.normalizer.std).max())
+            verify_onnx(wrapper, tmp, atol=1e-5 * max(1.0, scale) + 1e-4, input_size=CROP_SIZE)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return output

@@ -1,0 +1,251 @@
+"""Multi-face tracking for video: stable ids, landmark-driven crops, cheap re-detection, smoothing.
+
+Per frame, for the faces being tracked:
+
+1. the crop comes from the face's landmarks in the previous frame
+   (:func:`~ddfa.morphable.frames.roi_from_landmarks`, the training rule);
+2. **confidence**: the detector runs on a small patch (``check_size`` px, about
+   1.6 ms at 96 px) around that crop; its best score there is the face's
+   confidence. When the patch detection has drifted from the landmark crop
+   (IoU below ``reanchor_iou``), the crop is re-anchored on that detection;
+3. the full-image detector runs when there is no face, when a face's
+   confidence fell below ``min_score``, and every ``detect_interval`` frames;
+   its detections are matched to the tracks by crop IoU. A low-confidence face
+   that is matched keeps its id (re-cropped from the detection), one that is
+   not is lost; unmatched detections start new tracks (new ids);
+4. all crops of the frame go through the network in one batch; tracks that end
+   up on the same face are merged (the older id survives);
+5. the output is smoothed causally with One-Euro filters
+   (:class:`~ddfa.pipeline.smoothing.OneEuroFilter`): the pose with one
+   shared cutoff (speeds relative to the face size), the shape and expression
+   coefficients per coefficient. The next crop uses the raw (unsmoothed)
+   landmarks, so smoothing adds no lag to the tracking itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+import cv2
+import numpy as np
+
+from ddfa.errors import InputError
+from ddfa.io import load_image
+from ddfa.morphable import layout
+from ddfa.morphable.frames import CROP_SIZE, Roi, roi_from_landmarks
+from ddfa.pipeline.crop import roi_from_box
+from ddfa.pipeline.face import Face, build_faces, crop_pose_matrix, image_pose_matrix
+from ddfa.pipeline.smoothing import OneEuroFilter
+
+__all__ = ["FaceTracker", "Smoothing"]
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """One-Euro parameters of the tracker output (see :class:`OneEuroFilter`).
+
+    Speeds are in face sizes per second for the pose (translation over the
+    landmark-box size, rotation-scale entries over the scale) and in
+    coefficient units per second for the shape and expression.
+    """
+
+    min_cutoff: float = 1.0
+    beta: float = 5.0
+    d_cutoff: float = 1.0
+
+
+def roi_iou(a: Roi, b: Roi) -> float:
+    """Intersection over union of two square ROIs."""
+    lo = np.maximum(a.box[:2], b.box[:2])
+    hi = np.minimum(a.box[2:], b.box[2:])
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    return inter / (a.side**2 + b.side**2 - inter)
+
+
+@dataclass(eq=False)
+class _Track:
+    id: int
+    roi: Roi  # crop for the current frame
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray | None = None  # raw (68, 3) landmarks of the last frame
+    pose_filter: OneEuroFilter | None = None
+    shape_filter: OneEuroFilter | None = None
+    age: int = 0
+
+
+class FaceTracker:
+    """Stateful multi-face tracker on top of a :class:`~ddfa.pipeline.aligner.FaceAligner`.
+
+    Args:
+        aligner: provides the detector, the regressor and the face model.
+        detect_interval: run the full detector at least every this many frames
+            (new faces appear with at most this delay); 1 = every frame.
+        min_score: a tracked face whose patch score drops below this is lost,
+            unless the full detection that follows finds it again (then it keeps its id).
+            New faces need the detector's own threshold (0.5 by default), so the
+            gap between the two gives hysteresis.
+        check_size: side in pixels of the patch the confidence check runs on;
+            0 disables the check (faces are then only dropped at full detections).
+        reanchor_iou: re-crop from the patch detection when its crop overlaps
+            the landmark crop less than this.
+        max_faces: keep at most this many faces (highest scores); None = all.
+        smoothing: One-Euro parameters; None disables smoothing.
+    """
+
+    def __init__(
+        self,
+        aligner,
+        detect_interval: int = 10,
+        min_score: float = 0.35,
+        check_size: int = 96,
+        reanchor_iou: float = 0.5,
+        max_faces: int | None = None,
+        smoothing: Smoothing | None = Smoothing(),
+    ) -> None:
+        if not (isinstance(detect_interval, int) and detect_interval >= 1):
+            raise InputError(f"detect_interval must be a positive integer, got {detect_interval!r}")
+        if not 0.0 <= min_score <= 1.0:
+            raise InputError(f"min_score must lie in [0, 1], got {min_score!r}")
+        if not (isinstance(check_size, int) and (check_size == 0 or check_size >= 32)):
+            raise InputError(f"check_size must be 0 (off) or at least 32 px, got {check_size!r}")
+        if max_faces is not None and not (isinstance(max_faces, int) and max_faces >= 1):
+            raise InputError(f"max_faces must be a positive integer or None, got {max_faces!r}")
+        self.aligner = aligner
+        self.detect_interval = detect_interval
+        self.min_score = float(min_score)
+        self.check_size = check_size
+        self.reanchor_iou = float(reanchor_iou)
+        self.max_faces = max_faces
+        self.smoothing = smoothing
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop all tracks (ids keep increasing)."""
+        self._tracks: list[_Track] = []
+        self._since_detect = 0
+        self._frame = 0
+        self._ids = getattr(self, "_ids", count())
+
+    @property
+    def num_tracks(self) -> int:
+        return len(self._tracks)
+
+    def update(self, image: np.ndarray, timestamp: float | None = None) -> list[Face]:
+        """Process the next frame (RGB uint8 ``(H, W, 3)``); returns its faces, ordered by track id.
+
+        Args:
+            timestamp: seconds; default ``frame index / 30``. Must increase.
+        """
+        image = load_image(image)
+        t = self._frame / 30.0 if timestamp is None else float(timestamp)
+        self._frame += 1
+
+        for tr in self._tracks:
+            tr.roi = roi_from_landmarks(tr.landmarks)
+        failed = self._check(image) if self.check_size else []
+        self._since_detect += 1
+        if not self._tracks or failed or self._since_detect >= self.detect_interval:
+            self._detect(image, failed)
+        else:
+            self._tracks = [tr for tr in self._tracks if tr not in failed]
+        if not self._tracks:
+            return []
+
+        params = self.aligner.regress(image, [tr.roi for tr in self._tracks])
+        raw = build_faces(self.aligner.face_model, params, [tr.roi for tr in self._tracks],
+                          np.array([tr.box for tr in self._tracks]), np.array([tr.score for tr in self._tracks]),
+                          track_ids=[tr.id for tr in self._tracks])
+        keep = self._deduplicate(raw)
+        self._tracks = [self._tracks[i] for i in keep]
+        raw = [raw[i] for i in keep]
+        for tr, face in zip(self._tracks, raw):
+            tr.landmarks = face.landmarks_3d
+            tr.age += 1
+        faces = raw if self.smoothing is None else self._smooth(raw, t)
+        order = np.argsort([f.track_id for f in faces], kind="stable")
+        return [faces[i] for i in order]
+
+    # --- steps ------------------------------------------------------------------------
+    def _check(self, image: np.ndarray) -> list[_Track]:
+        """Score each track on a patch around its crop; returns the tracks that failed."""
+        size = self.check_size
+        failed = []
+        for tr in self._tracks:
+            patch_roi = Roi(tr.roi.cx, tr.roi.cy, tr.roi.side * 4 / 3)  # 2x the landmark box
+            A = patch_roi.affine(size)
+            patch = cv2.warpAffine(image, A, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            best = None
+            for det in self.aligner.detect(patch):
+                box = ((det.box.reshape(2, 2) - A[:, 2]) / A[0, 0]).reshape(4)  # back to image pixels
+                roi = roi_from_box(box)
+                iou = roi_iou(roi, tr.roi)
+                if iou > 0.2 and (best is None or det.score > best[0]):
+                    best = (det.score, box, roi, iou)
+            if best is None or best[0] < self.min_score:
+                failed.append(tr)
+                continue
+            tr.score, tr.box = float(best[0]), best[1].astype(np.float32)
+            if best[3] < self.reanchor_iou:
+                tr.roi = best[2]
+        return failed
+
+    def _detect(self, image: np.ndarray, failed: list[_Track]) -> None:
+        """Full-image detection: refresh matched tracks, revive matched ``failed`` ones, start new
+        tracks for unmatched detections, drop unmatched failed tracks (all unmatched tracks
+        when patch checks are off)."""
+        self._since_detect = 0
+        dets = self.aligner.detect(image)
+        rois = [roi_from_box(d.box) for d in dets]
+        pairs = sorted(((roi_iou(r, tr.roi), i, j) for i, r in enumerate(rois) for j, tr in enumerate(self._tracks)),
+                       reverse=True)
+        used_d, used_t = set(), set()
+        for iou, i, j in pairs:
+            if iou < 0.3:
+                break
+            if i in used_d or j in used_t:
+                continue
+            used_d.add(i)
+            used_t.add(j)
+            tr = self._tracks[j]
+            tr.box, tr.score = dets[i].box, float(dets[i].score)
+            if iou < self.reanchor_iou or tr in failed:
+                tr.roi = rois[i]
+        dropped = failed if self.check_size else self._tracks
+        self._tracks = [tr for j, tr in enumerate(self._tracks) if j in used_t or tr not in dropped]
+        for i, det in enumerate(dets):
+            if i not in used_d:
+                self._tracks.append(_Track(next(self._ids), rois[i], det.box, float(det.score)))
+        if self.max_faces is not None and len(self._tracks) > self.max_faces:
+            self._tracks = sorted(self._tracks, key=lambda tr: -tr.score)[: self.max_faces]
+
+    def _deduplicate(self, faces: list[Face]) -> list[int]:
+        """Indices of faces to keep: of two whose landmark crops overlap (IoU > 0.5), the older track."""
+        rois = [roi_from_landmarks(f.landmarks) for f in faces]
+        order = sorted(range(len(faces)), key=lambda i: (-self._tracks[i].age, self._tracks[i].id))
+        keep: list[int] = []
+        for i in order:
+            if all(roi_iou(rois[i], rois[j]) <= 0.5 for j in keep):
+                keep.append(i)
+        return sorted(keep)
+
+    def _smooth(self, faces: list[Face], t: float) -> list[Face]:
+        """Filter each face's image-frame pose and its coefficients; rebuild the faces."""
+        s = self.smoothing
+        params = np.stack([f.params for f in faces])
+        affines = np.stack([f.affine for f in faces])
+        M = image_pose_matrix(params, affines)
+        shape = layout.shape_coeffs(params).astype(np.float64)
+        for i, (tr, face) in enumerate(zip(self._tracks, faces)):
+            if tr.pose_filter is None:
+                tr.pose_filter = OneEuroFilter(s.min_cutoff, s.beta, s.d_cutoff, shared=True)
+                tr.shape_filter = OneEuroFilter(s.min_cutoff, s.beta, s.d_cutoff)
+            size = float(np.ptp(face.landmarks, axis=0).max())
+            scale = np.concatenate([np.full((3, 3), face.pose.scale), np.full((3, 1), size)], 1)
+            M[i] = tr.pose_filter(M[i], t, scale)
+            shape[i] = tr.shape_filter(shape[i], t)
+        smoothed = layout.join(crop_pose_matrix(M, affines), shape).astype(np.float32)
+        return build_faces(self.aligner.face_model, smoothed, [f.roi for f in faces],
+                           np.stack([f.box for f in faces]), np.array([f.score for f in faces]),
+                           track_ids=[f.track_id for f in faces])

@@ -1,0 +1,259 @@
+"""Video and camera processing: frames in, annotated video and per-frame results out."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ddfa.errors import ImageError, InputError
+from ddfa.export.mesh import write_json, write_npz
+from ddfa.pipeline.face import Face, faces_to_arrays
+from ddfa.pipeline.kinds import OVERLAY_KINDS
+from ddfa.pipeline.visualize import draw_faces
+
+__all__ = ["VideoInfo", "VideoReader", "VideoWriter", "StreamResults", "open_camera", "process_stream"]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """fps (frames per second), frame size in pixels, and frame count (0 when unknown, e.g. a camera)."""
+
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+
+
+class VideoReader:
+    """Iterate over the RGB uint8 frames of a video file or a camera (``cv2.VideoCapture``).
+
+    Raises:
+        ImageError: the file is missing or cannot be decoded as a video.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture, name: str, live: bool = False) -> None:
+        self._cap = capture
+        self.name = name
+        self.live = live  # a camera: frames are timed by the clock, not by their index
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.info = VideoInfo(
+            fps=float(fps) if np.isfinite(fps) and 1 <= fps <= 1000 else 30.0,
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "VideoReader":
+        path = Path(path)
+        if not path.exists():
+            raise ImageError(f"cannot read video '{path}': no such file")
+        if path.is_dir():
+            raise ImageError(f"cannot read video '{path}': it is a folder, not a file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"cannot read video '{path}': the file is empty (0 bytes)")
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            raise ImageError(f"cannot read video '{path}': not a video OpenCV can decode")
+        reader = cls(cap, str(path))
+        if reader.info.width <= 0 or reader.info.height <= 0:
+            reader.close()
+            raise ImageError(f"cannot read video '{path}': no video stream")
+        return reader
+
+    def frames(self, max_frames: int | None = None) -> Iterator[np.ndarray]:
+        """Yield up to ``max_frames`` RGB uint8 ``(H, W, 3)`` frames."""
+        n = 0
+        while max_frames is None or n < max_frames:
+            ok, bgr = self._cap.read()
+            if not ok:
+                return
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_camera(index: int = 0) -> VideoReader:
+    """Open camera ``index`` with ``cv2.VideoCapture``.
+
+    Raises:
+        InputError: no camera with that index can be opened or read.
+    """
+    if not (isinstance(index, int) and index >= 0):
+        raise InputError(f"camera index must be a non-negative integer, got {index!r}")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings say less than ours
+    try:
+        cap = cv2.VideoCapture(index)
+        ok = cap.isOpened() and cap.grab()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if not ok:
+        cap.release()
+        raise InputError(
+            f"cannot open camera {index}: no camera found or it is in use "
+            "(check that one is connected and that this process may access it, or pick another with --camera)"
+        )
+    return VideoReader(cap, f"camera {index}", live=True)
+
+
+class VideoWriter:
+    """MP4 (``mp4v``) writer that appears at ``path`` only once closed (temp file + rename)."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp{self.path.suffix or '.mp4'}")
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self._writer.isOpened():
+            self._tmp.unlink(missing_ok=True)
+            raise InputError(f"cannot write video '{self.path}' (use a .mp4 file name in a writable folder)")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self, keep: bool = True) -> None:
+        self._writer.release()
+        if keep:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class StreamResults:
+    """Per-frame faces of a processed stream (kept without their dense meshes unless asked)."""
+
+    info: VideoInfo
+    source: str
+    frames: list[list[Face]] = field(default_factory=list)
+    num_frames: int = 0
+
+    @property
+    def num_faces(self) -> int:
+        return sum(len(f) for f in self.frames)
+
+    @property
+    def track_ids(self) -> list[int]:
+        return sorted({f.track_id for faces in self.frames for f in faces})
+
+    def to_json(self) -> dict:
+        return {
+            "video": self.source, "fps": self.info.fps, "width": self.info.width, "height": self.info.height,
+            "frames": [{"index": i, "time": round(i / self.info.fps, 4), "faces": [f.to_dict() for f in faces]}
+                       for i, faces in enumerate(self.frames)],
+        }
+
+    def to_arrays(self, dense: bool = False) -> dict[str, np.ndarray]:
+        """All faces of all frames stacked (see :func:`faces_to_arrays`), plus ``frame`` (M,) indices."""
+        flat = [f for faces in self.frames for f in faces]
+        out = faces_to_arrays(flat, dense=dense)
+        out["frame"] = np.array([i for i, faces in enumerate(self.frames) for _ in faces], np.int64)
+        out["fps"] = np.float32(self.info.fps)
+        out["num_frames"] = np.int64(len(self.frames))
+        return out
+
+    def save(self, path: str | os.PathLike, dense: bool = False) -> Path:
+        """Write ``.json`` or ``.npz`` (by suffix) atomically."""
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            return write_json(path, self.to_json())
+        if path.suffix.lower() == ".npz":
+            return write_npz(path, self.to_arrays(dense))
+        raise InputError(f"results file must end in .json or .npz, got '{path.name}'")
+
+
+def process_stream(
+    aligner,
+    reader: VideoReader,
+    output: str | os.PathLike | None = None,
+    draw: Sequence[str] = ("landmarks", "box"),
+    max_frames: int | None = None,
+    progress: bool = True,
+    on_frame=None,
+    keep_results: bool = True,
+    keep_dense: bool = False,
+    stop_on_interrupt: bool = False,
+    **tracker_options,
+) -> StreamResults:
+    """Track faces through a stream; optionally write an annotated MP4.
+
+    Args:
+        aligner: a :class:`~ddfa.pipeline.aligner.FaceAligner`.
+        reader: the frames (:meth:`VideoReader.open` or :func:`open_camera`).
+        output: annotated video path (``.mp4``, written atomically); None = no video.
+        draw: overlay kinds (``OVERLAY_KINDS``) drawn on the output video.
+        max_frames: stop after this many frames.
+        progress: show a progress bar on stderr.
+        on_frame: called as ``on_frame(index, rgb_annotated, faces)`` after each frame.
+        keep_results: keep every frame's faces in the result (False for endless
+            camera streams: ``frames`` then stays empty).
+        keep_dense: keep the faces' dense vertices too (for ``.npz`` results);
+            otherwise they are dropped after drawing to bound the memory.
+        stop_on_interrupt: end the stream normally on Ctrl+C (KeyboardInterrupt),
+            keeping what was recorded (for cameras).
+        tracker_options: passed to :class:`~ddfa.pipeline.tracking.FaceTracker`.
+    """
+    from tqdm import tqdm
+
+    from ddfa.pipeline.tracking import FaceTracker
+
+    bad = set(draw) - set(OVERLAY_KINDS)
+    if bad:
+        raise InputError(f"video drawings must be overlays ({', '.join(OVERLAY_KINDS)}), got {sorted(bad)}")
+    if max_frames is not None and not (isinstance(max_frames, int) and max_frames >= 1):
+        raise InputError(f"max_frames must be a positive integer, got {max_frames!r}")
+    info = reader.info
+    tracker = FaceTracker(aligner, **tracker_options)
+    results = StreamResults(info, reader.name)
+    writer = VideoWriter(output, info.fps, info.width, info.height) if output is not None else None
+    total = min(info.frame_count, max_frames or info.frame_count) if info.frame_count else max_frames
+    ok, n_frames, start = False, 0, time.monotonic()
+    try:
+        with tqdm(total=total, unit="frame", disable=not progress, file=sys.stderr, desc=Path(reader.name).name,
+                  dynamic_ncols=True) as bar:
+            try:
+                for i, frame in enumerate(reader.frames(max_frames)):
+                    t = time.monotonic() - start if reader.live else i / info.fps
+                    faces = tracker.update(frame, timestamp=t)
+                    if writer is not None or on_frame is not None:
+                        annotated = draw_faces(frame, faces, draw) if draw else frame
+                        if writer is not None:
+                            writer.write(annotated)
+                        if on_frame is not None:
+                            on_frame(i, annotated, faces)
+                    if keep_results:
+                        if not keep_dense:
+                            for face in faces:
+                                face.__dict__.pop("vertices", None)  # drop the cached dense mesh
+                        results.frames.append(faces)
+                    n_frames += 1
+                    bar.update(1)
+                    bar.set_postfix(faces=len(faces), refresh=False)
+            except KeyboardInterrupt:
+                if not stop_on_interrupt:
+                    raise
+        ok = True
+    finally:
+        if writer is not None:
+            writer.close(keep=ok and n_frames > 0)
+    if not n_frames:
+        raise ImageError(f"'{reader.name}' has no readable frame")
+    results.num_frames = n_frames
+    return results
