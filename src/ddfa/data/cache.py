@@ -267,6 +267,7 @@ def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: Build
     if times:
         meta["render_seconds_per_face"] = float(np.mean(times))
         meta["last_run_seconds"] = time.perf_counter() - t0
+        meta["last_run_workers"], meta["cpus"] = workers, os.cpu_count()
     meta.update(counts=counts, complete=True)
     _write_json(out / "meta.json", meta)
     if todo or not (out / "report.md").is_file():
@@ -382,7 +383,7 @@ def write_report(out: str | os.PathLike) -> Path:
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(images), size=min(24, len(images)), replace=False))
     pick = pick[np.argsort(np.abs(yaw["train"][pick]), kind="stable")]
-    tiles = [draw_landmarks(np.ascontiguousarray(images[i]), points[i], radius=1, thickness=1) for i in pick]
+    tiles = [draw_landmarks(np.ascontiguousarray(images[i]), points[i], lines=False, radius=1) for i in pick]
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 8)
     grid = np.concatenate([np.concatenate(tiles[r:r + 8], 1) for r in range(0, len(tiles), 8)], 0)
     cv2.imwrite(str(out / "samples.png"), grid[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
@@ -424,7 +425,9 @@ def write_report(out: str | os.PathLike) -> Path:
         "## Timing",
         "",
         f"Profiling: {meta.get('render_seconds_per_face', float('nan')):.2f} s per source face "
-        f"({2 * s['per_face']} samples) in one worker; last run {meta.get('last_run_seconds', float('nan')):.0f} s wall.",
+        f"({2 * s['per_face']} samples) in one worker; last run {meta.get('last_run_seconds', float('nan')):.0f} s wall "
+        f"with {meta.get('last_run_workers', '?')} worker processes on {meta.get('cpus', '?')} CPUs "
+        "(fitting, profiling and consolidation).",
         "",
         "## Samples (training split, sorted by |yaw|)",
         "",
