@@ -147,7 +147,8 @@ def test_dataset(built):
     assert batch["params"].shape == (4, 62)
     val = CacheDataset(out, "val", normalizer=Normalizer.identity(),
                        transform=lambda im, p, q: (im[:, ::-1], p, q))
-    np.testing.assert_array_equal(val[0]["image"].numpy(), np.load(out / "val_images.npy")[0][:, ::-1].transpose(2, 0, 1))
+    expected = np.load(out / "val_images.npy")[0][:, ::-1].transpose(2, 0, 1)
+    np.testing.assert_array_equal(val[0]["image"].numpy(), expected)
     with pytest.raises(InputError):
         CacheDataset(out, "test")
     with pytest.raises(IndexError):

@@ -174,3 +174,17 @@ def _sample(image, xy):
 
     xy = np.asarray(xy, np.float32).reshape(1, -1, 2)
     return cv2.remap(image, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR).reshape(-1, 3).astype(np.float32)
+
+
+def test_contact_sheet_cli(tmp_path):
+    from ddfa.cli.main import main
+
+    out = tmp_path / "sheet.png"
+    w300 = shared_path("300w")
+    assert main(["data", "sheet", "--out", str(out), "--w300", str(w300), "--faces", "afw/1051618982_1",
+                 "--yaws", "0,45", "--cell", "64"]) == 0
+    sheet = load_image(out)
+    assert sheet.shape == (64, 128, 3)
+    assert np.abs(sheet[:, :64].astype(float) - sheet[:, 64:]).mean() > 5  # the views differ
+    assert main(["data", "sheet", "--out", str(out), "--w300", str(w300), "--faces", "afw/nobody_1"]) == 1
+    assert main(["data", "sheet", "--out", str(out), "--w300", str(w300), "--yaws", "a,b"]) == 1

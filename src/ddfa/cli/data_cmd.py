@@ -37,7 +37,8 @@ def register(sub) -> None:
     s.add_argument("--out", type=Path, required=True, help="output PNG")
     s.add_argument("--w300", type=Path, default=DEFAULT_300W, help="300-W folder (default: %(default)s)")
     s.add_argument("--faces", nargs="+", default=list(SHEET_FACES), help="300-W face names (default: 6 faces)")
-    s.add_argument("--yaws", type=str, default="0,30,60,90", help="target |yaw| values in degrees (default: %(default)s)")
+    s.add_argument("--yaws", type=str, default="0,30,60,90",
+                   help="target |yaw| values in degrees (default: %(default)s)")
     s.add_argument("--cell", type=int, default=128, help="cell size in pixels (default: %(default)s)")
     s.set_defaults(run=_sheet)
 
@@ -112,8 +113,8 @@ def contact_sheet(w300: Path, names: list[str], yaws: list[float], cell: int = 1
             view = profiler.render(scene, d_yaw, affine=A, size=(cell, cell))
             shown = pts[:, :2] * A[0, 0] + A[:, 2]
             tile = draw_landmarks(view.image, shown, lines=False, radius=1)
-            cv2.putText(tile, f"{sign * target + 0:+.0f}" if target else "0", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
-                        cv2.LINE_AA)
+            label = f"{sign * target:+.0f}" if target else "0"
+            cv2.putText(tile, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
             tiles.append(tile)
         rows.append(np.concatenate(tiles, 1))
     return np.concatenate(rows, 0)

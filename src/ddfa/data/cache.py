@@ -211,8 +211,9 @@ class BuildSummary:
 _WORKER: dict = {}
 
 
-def _init_worker() -> None:
-    cv2.setNumThreads(1)
+def _init_worker(single_thread: bool = True) -> None:
+    if single_thread:
+        cv2.setNumThreads(1)
     _WORKER["profiler"] = FaceProfiler(FaceModel.load())
 
 
@@ -254,6 +255,8 @@ def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: Build
         raise InputError(f"no annotated faces found in {w300}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
+    for stale in [*out.glob(".*.npy"), *out.glob(".*.npz"), *(out / "shards").glob(".*.npz")]:
+        stale.unlink()  # temporary files of an interrupted run
     model = FaceModel.load()
     fits = _prepare(out, items, model, settings)
 
@@ -307,9 +310,8 @@ def _run(tasks, workers: int, progress: bool) -> list[float]:
     times = []
     if workers <= 0 or len(tasks) <= 1:
         if tasks and "profiler" not in _WORKER:
-            _init_worker()
-        results = map(_render_face, tasks)
-        for _, _, sec in results:
+            _init_worker(single_thread=False)
+        for _, _, sec in map(_render_face, tasks):
             times.append(sec)
             bar.update()
     else:
@@ -425,7 +427,8 @@ def write_report(out: str | os.PathLike) -> Path:
         "## Timing",
         "",
         f"Profiling: {meta.get('render_seconds_per_face', float('nan')):.2f} s per source face "
-        f"({2 * s['per_face']} samples) in one worker; last run {meta.get('last_run_seconds', float('nan')):.0f} s wall "
+        f"({2 * s['per_face']} samples) in one worker; "
+        f"last run {meta.get('last_run_seconds', float('nan')):.0f} s wall "
         f"with {meta.get('last_run_workers', '?')} worker processes on {meta.get('cpus', '?')} CPUs "
         "(fitting, profiling and consolidation).",
         "",

@@ -276,7 +276,8 @@ def default_profiler() -> FaceProfiler:
     return FaceProfiler(FaceModel.load())
 
 
-def profile(image: np.ndarray, params_image: np.ndarray, d_yaw: float, d_pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def profile(image: np.ndarray, params_image: np.ndarray, d_yaw: float,
+            d_pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Re-render a face image with its head turned by ``d_yaw`` / ``d_pitch`` degrees.
 
     image (H, W, 3) uint8 RGB; params_image (62,) image-frame parameters (see
