@@ -3,8 +3,9 @@
 Each still image with ground-truth landmarks becomes a clip of ``n`` frames: a
 random walk of small in-plane similarity moves (known exactly, so the
 per-frame ground truth is exact), each frame with fresh Gaussian noise and
-motion blur. An optional out-of-plane operator (e.g. face profiling) can change
-the source image and its points before each frame's move.
+motion blur. An optional out-of-plane operator can change the source image and
+its points before each frame's move: :class:`ddfa.eval.out_of_plane.ProfilingMoves`
+turns the head a few degrees a frame by face profiling.
 
 The predictor sees each frame with the box of that frame's ground truth. Scores, in %:
 
@@ -144,6 +145,7 @@ class StabilityReport:
         stability: mean frame-to-frame motion error (%).
         per_clip: ``names`` (C,), ``nme`` (C, n), ``stability`` (C, n - 1).
         seconds: wall time.
+        out_of_plane: description of the out-of-plane moves (``str`` of the hook), None without.
     """
 
     predictor: str
@@ -153,11 +155,13 @@ class StabilityReport:
     stability: float
     per_clip: dict[str, np.ndarray] = field(repr=False)
     seconds: float
+    out_of_plane: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "benchmark": "stability", "predictor": self.predictor, "clips": int(len(self.per_clip["names"])),
-            "config": asdict(self.config), "seed": self.seed, "nme": self.nme, "stability": self.stability,
+            "config": asdict(self.config), "out_of_plane": self.out_of_plane, "seed": self.seed,
+            "nme": self.nme, "stability": self.stability,
             "nme_median": float(np.median(self.per_clip["nme"])),
             "stability_median": float(np.median(self.per_clip["stability"])), "seconds": self.seconds,
         }
@@ -169,7 +173,8 @@ class StabilityReport:
             "",
             f"{d['clips']} clips x {c.n_frames} frames (seed {self.seed}); per frame: scale ±{c.max_scale:g}, "
             f"rotation ±{c.max_angle:g}°, shift ±{c.max_shift:g} x face size, noise σ {c.noise_sigma:g}, "
-            f"motion blur ≤ {c.max_blur:g} px; {self.seconds:.1f} s.",
+            f"motion blur ≤ {c.max_blur:g} px; out of plane: {self.out_of_plane or 'none'}; "
+            f"{self.seconds:.1f} s.",
             "",
             "| predictor | NME (%) | NME median | stability (%) | stability median |",
             "|---|---|---|---|---|",
@@ -248,6 +253,7 @@ def evaluate_stability(
         predictor=name or type(predictor).__name__, config=config, seed=seed,
         nme=float(per_clip["nme"].mean()), stability=float(per_clip["stability"].mean()),
         per_clip=per_clip, seconds=time.perf_counter() - t0,
+        out_of_plane=None if out_of_plane is None else str(out_of_plane),
     )
 
 
