@@ -59,6 +59,7 @@ def register(sub) -> None:
                    help="also write OUT.json and/or OUT.npz with every frame's faces")
     p.add_argument("--dense", action="store_true", help="include the dense meshes in OUT.npz (large)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
+    p.add_argument("--start-frame", type=int, default=0, help="skip the first N frames (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_tracking_args(p)
     add_model_args(p)
@@ -89,12 +90,14 @@ def run(args) -> int:
         try:
             with VideoReader.open(src) as reader:
                 results = process_stream(aligner, reader, dst, draw=args.draw, max_frames=args.max_frames,
-                                         progress=not args.no_progress, keep_dense=args.dense, **options)
+                                         start_frame=args.start_frame, progress=not args.no_progress,
+                                         keep_dense=args.dense, **options)
             written = [dst] + [results.save(dst.with_suffix(f".{fmt}"), dense=args.dense) for fmt in args.results]
         except (DDFAError, OSError) as exc:
             failures.append(str(exc))
             continue
-        expected = min(reader.info.frame_count, args.max_frames or reader.info.frame_count)
+        left = max(reader.info.frame_count - args.start_frame, 0)
+        expected = min(left, args.max_frames or left)
         note = (f" (the file announces {expected} frames; decoding stopped early)"
                 if reader.info.frame_count and results.num_frames < expected else "")
         print(f"ddfa: {src}: {results.num_frames} frames{note}, {len(results.track_ids)} face track(s), "

@@ -83,10 +83,12 @@ def benchmark(
             rois = [roi_from_box(b) for b in boxes]
             (crops, affines), t["crop"] = _clock(crop_faces, image, rois)
             params, t["regress"] = _clock(aligner.regressor, crops)
-            _, t["sparse"] = _clock(lambda: vertex_to_image(model.vertices(params, dense=False), affines))
-            _, t["dense"] = _clock(lambda: vertex_to_image(model.vertices(params, dense=True), affines))
-            _, t["pose"] = _clock(lambda: (euler_from_rotation(decompose(layout.pose_matrix(params))[1]),
-                                           image_pose_matrix(params, affines)))
+            t["sparse"] = t["dense"] = t["pose"] = 0.0  # nothing to reconstruct without a face
+            if len(params):
+                _, t["sparse"] = _clock(lambda: vertex_to_image(model.vertices(params, dense=False), affines))
+                _, t["dense"] = _clock(lambda: vertex_to_image(model.vertices(params, dense=True), affines))
+                _, t["pose"] = _clock(lambda: (euler_from_rotation(decompose(layout.pose_matrix(params))[1]),
+                                               image_pose_matrix(params, affines)))
             faces = build_faces(model, params, rois, boxes, np.ones(len(rois)), dense=True)
             _, t["draw"] = _clock(draw_faces, image, faces, draw_kinds)
             t0 = time.perf_counter()

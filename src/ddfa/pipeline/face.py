@@ -213,7 +213,8 @@ def faces_to_arrays(faces: list[Face], dense: bool = True) -> dict[str, np.ndarr
         "pose_rotation": np.array([f.pose.rotation for f in faces], np.float32).reshape(-1, 3, 3),
         "pose_scale": np.array([f.pose.scale for f in faces], np.float32),
         "pose_matrix": np.array([f.pose.matrix for f in faces], np.float32).reshape(-1, 3, 4),
-        "expression": np.array([[f.expression[n] for n in names] for f in faces], np.float32).reshape(len(faces), len(names)),
+        "expression": np.array([[f.expression[n] for n in names] for f in faces], np.float32).reshape(
+            len(faces), len(names)),
         "expression_names": np.array(names, dtype=str),
     }
     if dense and model is not None:

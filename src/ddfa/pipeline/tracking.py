@@ -33,7 +33,7 @@ import numpy as np
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import layout
-from ddfa.morphable.frames import CROP_SIZE, Roi, roi_from_landmarks
+from ddfa.morphable.frames import Roi, roi_from_landmarks
 from ddfa.pipeline.crop import roi_from_box
 from ddfa.pipeline.face import Face, build_faces, crop_pose_matrix, image_pose_matrix
 from ddfa.pipeline.smoothing import OneEuroFilter

