@@ -262,7 +262,7 @@ class Trainer:
                 f.write(json.dumps(row) + "\n")
 
     # --- the loop ------------------------------------------------------------------------
-    def fit(self, save_every: int = 200, show_progress: bool = True) -> Validation | None:
+    def fit(self, save_every: int = 50, show_progress: bool = True) -> Validation | None:
         cfg = self.cfg
         result = None
         self.sampler_pos = self.sampler.skip
