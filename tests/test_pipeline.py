@@ -229,6 +229,8 @@ def test_boxes_and_landmarks_skip_the_detector(placeholder_weights, emma, emma_f
         assert face.roi == roi_from_landmarks(p)
         assert np.allclose(face.box, np.r_[p.min(0), p.max(0)])
     assert aligner.align(emma, boxes=np.zeros((0, 4))) == []
+    (one,) = aligner.align(emma, landmarks=pts[0])  # a single (68, 2) array is one face
+    assert one.roi == roi_from_landmarks(pts[0])
 
 
 def test_custom_detector_is_used(placeholder_weights, emma):
@@ -242,6 +244,23 @@ def test_custom_detector_is_used(placeholder_weights, emma):
 
 def test_no_face(placeholder_aligner):
     assert placeholder_aligner.align(shared("media", "images", "free-mountain-vector-01.jpg")) == []
+
+
+@pytest.mark.parametrize("convert", ["gray", "gray1", "rgba", "uint16", "float"])
+def test_convertible_images_align_like_rgb(placeholder_aligner, convert):
+    rgb = load_image(shared("media", "images", "single_face.jpg"))
+    gray = (rgb @ np.array([0.299, 0.587, 0.114])).round().astype(np.uint8)
+    image = {
+        "gray": gray,
+        "gray1": gray[..., None],
+        "rgba": np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)]),
+        "uint16": rgb.astype(np.uint16) * 257,
+        "float": rgb.astype(np.float32) / 255,
+    }[convert]
+    reference = np.repeat(gray[..., None], 3, -1) if convert.startswith("gray") else rgb
+    (face,) = placeholder_aligner.align(image)
+    (ref,) = placeholder_aligner.align(reference)
+    assert np.abs(face.landmarks - ref.landmarks).max() < 0.5
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,13 @@ def test_faces_keep_distinct_stable_ids_and_reappear_with_a_new_one(placeholder_
     assert len(back) == len(ids[0]) and not set(f.track_id for f in back) & set(ids[0])
 
 
+def test_aligner_track_yields_one_list_per_frame(placeholder_aligner):
+    image = load_image(media("images", "two_people.jpg"))
+    out = list(placeholder_aligner.track([image] * 4, fps=25, detect_interval=2))
+    assert len(out) == 4 and all(len(faces) == 2 for faces in out)
+    assert all([f.track_id for f in faces] == [0, 1] for faces in out)
+
+
 def test_smoothing_reduces_jitter(placeholder_aligner):
     """The same photo with fresh noise each frame: smoothed landmarks move less."""
     image = load_image(media("images", "single_face.jpg"))

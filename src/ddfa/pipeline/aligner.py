@@ -91,7 +91,7 @@ class FaceAligner:
             boxes: ``(B, 4)`` face boxes x0, y0, x1, y1 in detector convention; the
                 detector is skipped. Crops follow the calibrated box policy
                 (:mod:`ddfa.pipeline.crop`).
-            landmarks: instead of boxes, ``(B, P, 2+)`` points per face (e.g. the
+            landmarks: instead of boxes, ``(B, P, 2+)`` (or one face's ``(P, 2+)``) points (e.g. the
                 previous frame's 68 landmarks, or the two corners of a landmark
                 bounding box); crops follow the training rule
                 :func:`~ddfa.morphable.frames.roi_from_landmarks`. ``Face.box`` is
@@ -106,13 +106,15 @@ class FaceAligner:
         if boxes is not None and landmarks is not None:
             raise InputError("pass either boxes or landmarks, not both")
         if landmarks is not None:
-            pts = [self._check_points(p) for p in (landmarks if isinstance(landmarks, (list, tuple)) else
-                                                   np.asarray(landmarks))]
+            if not isinstance(landmarks, (list, tuple)):
+                landmarks = np.asarray(landmarks)
+                landmarks = landmarks[None] if landmarks.ndim == 2 else landmarks  # one face
+            pts = [self._check_points(p) for p in landmarks]
             rois = [roi_from_landmarks(p) for p in pts]
             box_arr = np.array([np.r_[p.min(0), p.max(0)] for p in pts], np.float32).reshape(-1, 4)
             scores = np.ones(len(rois), np.float32)
         elif boxes is not None:
-            box_arr = check_boxes(boxes).astype(np.float32) if len(boxes) else np.zeros((0, 4), np.float32)
+            box_arr = check_boxes(boxes).astype(np.float32)
             rois = [roi_from_box(b) for b in box_arr]
             scores = np.ones(len(rois), np.float32)
         else:

@@ -73,6 +73,8 @@ def check_boxes(boxes) -> np.ndarray:
         arr = np.array(boxes, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"boxes must be numbers of shape (B, 4) as x0, y0, x1, y1, got {boxes!r}") from None
+    if arr.size == 0:
+        return np.zeros((0, 4))
     if arr.shape == (4,):
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != 4:

@@ -238,7 +238,7 @@ def process_stream(
     info = reader.info
     tracker = FaceTracker(aligner, **tracker_options)
     results = StreamResults(info, reader.name, first_frame=reader.skip(start_frame))
-    writer = VideoWriter(output, info.fps, info.width, info.height) if output is not None else None
+    writer = None  # opened on the first frame, at its size (decoders may rotate frames)
     left = max(info.frame_count - start_frame, 0)
     total = min(left, max_frames or left) if info.frame_count else max_frames
     ok, n_frames, start = False, 0, time.monotonic()
@@ -249,9 +249,11 @@ def process_stream(
                 for i, frame in enumerate(reader.frames(max_frames)):
                     t = time.monotonic() - start if reader.live else (results.first_frame + i) / info.fps
                     faces = tracker.update(frame, timestamp=t)
-                    if writer is not None or on_frame is not None:
+                    if output is not None or on_frame is not None:
                         annotated = draw_faces(frame, faces, draw) if draw else frame
-                        if writer is not None:
+                        if output is not None:
+                            if writer is None:
+                                writer = VideoWriter(output, info.fps, frame.shape[1], frame.shape[0])
                             writer.write(annotated)
                         if on_frame is not None:
                             on_frame(i, annotated, faces)
