@@ -143,6 +143,8 @@ def test_tracker_options_are_checked(placeholder_aligner):
         FaceTracker(placeholder_aligner, detect_interval=0)
     with pytest.raises(InputError, match="check_size"):
         FaceTracker(placeholder_aligner, check_size=8)
+    with pytest.raises(InputError, match="beta"):
+        Smoothing(beta=-1)
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ddfa.morphable.pose import decompose, euler_from_rotation
 __all__ = ["Face", "Pose", "build_faces", "faces_to_arrays", "image_pose_matrix", "crop_pose_matrix"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Pose:
     """Head pose of one face.
 
@@ -48,8 +48,11 @@ class Pose:
         """float64 ``(3,)`` (yaw, pitch, roll) in degrees."""
         return np.array([self.yaw, self.pitch, self.roll])
 
+    def __repr__(self) -> str:
+        return f"Pose(yaw={self.yaw:.1f}, pitch={self.pitch:.1f}, roll={self.roll:.1f}, scale={self.scale:.3g})"
 
-@dataclass(frozen=True, eq=False)
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Face:
     """One aligned face.
 
@@ -78,6 +81,11 @@ class Face:
     expression: dict[str, float]
     model: FaceModel = field(repr=False)
     track_id: int | None = None
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        track = "" if self.track_id is None else f"track_id={self.track_id}, "
+        return f"Face({track}box=[{box}], score={self.score:.2f}, {self.pose!r})"
 
     @property
     def landmarks(self) -> np.ndarray:

@@ -30,6 +30,7 @@ from itertools import count
 import cv2
 import numpy as np
 
+from ddfa.detect import FaceDetector, RetinaFaceDetector
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import layout
@@ -53,6 +54,9 @@ class Smoothing:
     min_cutoff: float = 1.0
     beta: float = 5.0
     d_cutoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        OneEuroFilter(self.min_cutoff, self.beta, self.d_cutoff)  # validates the values
 
 
 def roi_iou(a: Roi, b: Roi) -> float:
@@ -92,6 +96,9 @@ class FaceTracker:
             the landmark crop less than this.
         max_faces: keep at most this many faces (highest scores); None = all.
         smoothing: One-Euro parameters; None disables smoothing.
+        patch_detector: the detector of the confidence check. Default: with the
+            default RetinaFace detector, a RetinaFace that reports scores down to
+            ``min_score`` and never downscales; with any other detector, that one.
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class FaceTracker:
         reanchor_iou: float = 0.5,
         max_faces: int | None = None,
         smoothing: Smoothing | None = Smoothing(),
+        patch_detector: FaceDetector | None = None,
     ) -> None:
         if not (isinstance(detect_interval, int) and detect_interval >= 1):
             raise InputError(f"detect_interval must be a positive integer, got {detect_interval!r}")
@@ -119,6 +127,12 @@ class FaceTracker:
         self.reanchor_iou = float(reanchor_iou)
         self.max_faces = max_faces
         self.smoothing = smoothing
+        if patch_detector is None:
+            patch_detector = aligner.detector
+            if isinstance(patch_detector, RetinaFaceDetector):
+                patch_detector = RetinaFaceDetector(threads=aligner.threads, score_threshold=self.min_score,
+                                                    max_size=None)
+        self.patch_detector = patch_detector
         self.reset()
 
     def reset(self) -> None:
@@ -177,7 +191,7 @@ class FaceTracker:
             A = patch_roi.affine(size)
             patch = cv2.warpAffine(image, A, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             best = None
-            for det in self.aligner.detect(patch):
+            for det in self.patch_detector.detect(patch):
                 box = ((det.box.reshape(2, 2) - A[:, 2]) / A[0, 0]).reshape(4)  # back to image pixels
                 roi = roi_from_box(box)
                 iou = roi_iou(roi, tr.roi)
