@@ -90,7 +90,7 @@ class FaceModel:
     def shape(self, a: np.ndarray) -> np.ndarray:
         """a (B, 50) -> model-space dense shape (B, N, 3) float32."""
         a = np.asarray(a, dtype=np.float32)
-        return (self.mean.reshape(-1) + a @ self.basis).reshape(a.shape[0], -1, 3)
+        return (self.mean.reshape(-1) + a @ self.basis).reshape(a.shape[0], self.n_vertices, 3)
 
     def vertices(self, params: np.ndarray, dense: bool = True) -> np.ndarray:
         """params (B, 62) -> vertices ``T [S; 1]``: (B, N, 3) dense or (B, 68, 3) sparse, float32.
@@ -103,7 +103,7 @@ class FaceModel:
         if dense:
             S = self.shape(a)
         else:
-            S = (self.landmark_mean.reshape(-1) + a @ self.landmark_basis).reshape(a.shape[0], -1, 3)
+            S = (self.landmark_mean.reshape(-1) + a @ self.landmark_basis).reshape(a.shape[0], len(self.landmarks), 3)
         return S @ T[:, :, :3].transpose(0, 2, 1) + T[:, None, :, 3]
 
     def expression_weights(self, a_exp: np.ndarray) -> dict[str, np.ndarray]:
