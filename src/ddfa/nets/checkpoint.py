@@ -56,6 +56,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module, normalizer: Normali
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -90,3 +91,9 @@ def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
     net.eval()
     norm = Normalizer(np.asarray(ckpt["param_mean"], np.float32), np.asarray(ckpt["param_std"], np.float32))
     return Regressor(net, norm, ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
+
+
+def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **meta) -> Path:
+    """Write an inference-only copy of a training checkpoint: no optimiser or LRR head; ``meta`` is merged in."""
+    reg = load_regressor(src)
+    return save_checkpoint(dst, reg.net, reg.normalizer, reg.arch, reg.arch_kwargs, meta={**reg.meta, **meta})
