@@ -25,7 +25,7 @@ def main():
     ap.add_argument("--window", type=int, default=15)
     args = ap.parse_args()
     rows = [json.loads(x) for x in args.log.read_text().splitlines()]
-    rounds = [r for r in rows if "winner" in r]
+    rounds = list({r["step"]: r for r in rows if "winner" in r}.values())  # a resumed run logs some steps twice
     if not rounds:
         raise SystemExit(f"{args.log}: no meta-joint rounds logged")
     steps = np.array([r["step"] for r in rounds], float)
