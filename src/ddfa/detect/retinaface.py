@@ -22,8 +22,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from ddfa._onnx import cpu_session
 from ddfa.detect.base import Detection
 from ddfa.errors import InputError, ModelError
 
@@ -111,22 +111,7 @@ class RetinaFaceDetector:
 
         if model is None:
             model = load_retinaface_weights()
-        elif not isinstance(model, bytes):
-            model = Path(model)
-            if not model.is_file():
-                raise ModelError(f"RetinaFace model file not found: '{model}'")
-            model = str(model)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle worker threads sleep instead of spinning: spinning halves the speed
-        # of 2 threads on a 2-core machine as soon as anything else runs.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own non-exported exception types
-            raise ModelError(f"cannot load the RetinaFace ONNX model: {exc}") from exc
+        self._session = cpu_session(model, threads, "the RetinaFace ONNX model")
         self._input_name = self._session.get_inputs()[0].name
 
     def detect(self, image: np.ndarray) -> list[Detection]:

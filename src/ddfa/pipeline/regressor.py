@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ddfa._onnx import cpu_session
 from ddfa.errors import DDFAError, InputError, ModelError
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.morphable.layout import N_PARAMS
@@ -80,23 +81,9 @@ class OnnxRegressor:
     """
 
     def __init__(self, model: str | os.PathLike | bytes, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         threads = _check_threads(threads)
-        name = "the ONNX model bytes" if isinstance(model, bytes) else f"'{model}'"
-        if not isinstance(model, bytes):
-            if not Path(model).is_file():
-                raise ModelError(f"ONNX weights not found: {name}")
-            model = str(model)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's exception types are not exported
-            raise ModelError(f"cannot load ONNX weights {name}: {exc}") from exc
+        name = "the ONNX model bytes" if isinstance(model, bytes) else f"ONNX weights '{model}'"
+        self._session = cpu_session(model, threads, name)
         inputs = [i.name for i in self._session.get_inputs()]
         outputs = [o.name for o in self._session.get_outputs()]
         if inputs != [ONNX_INPUT] or ONNX_OUTPUT not in outputs:
