@@ -10,19 +10,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import shared_path
 from _placeholder_weights import isolated_cache, placeholder_weights  # noqa: F401
 
 from ddfa.cli.main import main
 from ddfa.io import load_image
 
-MEDIA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
-
 
 def media(*parts) -> Path:
-    path = MEDIA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/media/{'/'.join(parts)} (shared data not available)")
-    return path
+    return shared_path("media", *parts)
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -35,14 +35,7 @@ from ddfa.pipeline.crop import (
 from ddfa.pipeline.face import crop_pose_matrix, image_pose_matrix
 from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, load_param_regressor
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
-
-def shared(*parts) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/{'/'.join(parts)} (shared data not available)")
-    return path
+from conftest import shared_path as shared  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import shared_path
 from _placeholder_weights import isolated_cache, placeholder_aligner, placeholder_weights  # noqa: F401
 
 from ddfa.errors import ImageError, InputError
@@ -14,14 +15,9 @@ from ddfa.io import load_image
 from ddfa.pipeline import FaceTracker, OneEuroFilter, Smoothing
 from ddfa.pipeline.video import VideoReader, open_camera, process_stream
 
-MEDIA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
-
 
 def media(*parts) -> Path:
-    path = MEDIA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/data/media/{'/'.join(parts)} (shared data not available)")
-    return path
+    return shared_path("media", *parts)
 
 
 # --- One-Euro filter -------------------------------------------------------------------------
