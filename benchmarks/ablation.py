@@ -82,7 +82,7 @@ def main():
     lines = [f"MobileNetV1 {args.width}, {args.steps} steps x {args.batch} frames each, seed {args.seed}, "
              f"meta-joint k = {args.meta_k}. Reproduce: `python benchmarks/ablation.py --cache {args.cache} "
              f"--steps {args.steps} --batch {args.batch} --meta-k {args.meta_k} --width {args.width}`. "
-             "Stability: 8-frame synthetic clips of the 199 exact crops with in-plane and out-of-plane moves.\n",
+             "Stability: 8-frame synthetic clips of the 199 exact crops with in-plane moves, noise and blur.\n",
              "| training option | AFLW2000-3D exact NME % ([0,30] / (30,60] / >60 → mean) | aligned mean % "
              "| stability % | NME on clips % |", "|---|---|---|---|---|"]
     for r in rows:
