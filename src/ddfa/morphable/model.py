@@ -71,6 +71,13 @@ class FaceModel:
         return self.mean.shape[0]
 
     @cached_property
+    def face_triangles(self) -> np.ndarray:
+        """(F', 3) int32 triangles of the narrow face area (no scalp, ears or neck), for drawing."""
+        from ddfa.morphable.build import NARROW_FACE_AREA
+
+        return self.triangles[(self.triangles < NARROW_FACE_AREA).all(1)]
+
+    @cached_property
     def landmark_mean(self) -> np.ndarray:
         """(68, 3) float32 mean-shape landmarks."""
         return self.mean[self.landmarks]

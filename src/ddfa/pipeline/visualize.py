@@ -90,7 +90,7 @@ def draw_faces(image: np.ndarray, faces: Sequence[Face], kinds: Sequence[str] = 
                 if win is not None:
                     x0, y0, x1, y1 = win
                     out[y0:y1, x0:x1] = render_shaded(out[y0:y1, x0:x1], _shifted(face.vertices, x0, y0),
-                                                      face.triangles)
+                                                      face.model.face_triangles)
             elif kind == "points":
                 out = draw_points(out, face.vertices[::2], color=(64, 160, 255))
             elif kind == "landmarks":
@@ -111,7 +111,7 @@ def render_depth_map(faces: Sequence[Face], height: int, width: int) -> np.ndarr
         win = _window(face.vertices, height, width)
         if win is not None:
             x0, y0, x1, y1 = win
-            depth = render_depth(_shifted(face.vertices, x0, y0), face.triangles, y1 - y0, x1 - x0)
+            depth = render_depth(_shifted(face.vertices, x0, y0), face.model.face_triangles, y1 - y0, x1 - x0)
             cv2.copyTo(depth, (depth > 0).view(np.uint8), out[y0:y1, x0:x1])
     return out
 
@@ -131,8 +131,9 @@ def render_pncc_map(faces: Sequence[Face], height: int, width: int) -> np.ndarra
         if win is not None:
             x0, y0, x1, y1 = win
             verts = _shifted(face.vertices, x0, y0)
-            code = render_pncc(verts, face.triangles, y1 - y0, x1 - x0, _ncc(face.model))
-            mask = rasterize(verts, face.triangles, np.zeros((len(verts), 1), np.float32), y1 - y0, x1 - x0).mask
+            tri = face.model.face_triangles
+            code = render_pncc(verts, tri, y1 - y0, x1 - x0, _ncc(face.model))
+            mask = rasterize(verts, tri, np.zeros((len(verts), 1), np.float32), y1 - y0, x1 - x0).mask
             cv2.copyTo(code, mask.view(np.uint8), out[y0:y1, x0:x1])
     return out
 
