@@ -139,11 +139,10 @@ def test_bad_option_values_are_usage_errors(capsys):
     assert exc.value.code == 2 and "unknown value(s) sketch" in capsys.readouterr().err
 
 
-def test_bundled_weights_missing_is_explained(tmp_path, capsys):
-    from ddfa.pipeline.regressor import bundled_weights
+def test_bundled_weights_missing_is_explained(tmp_path, capsys, monkeypatch):
+    from ddfa.pipeline import regressor
 
-    if bundled_weights("mobilenet_v1_1.0", ".pt").is_file():
-        pytest.skip("the bundled weights are installed")
+    monkeypatch.setattr(regressor, "bundled_weights", lambda model, suffix: tmp_path / f"{model}{suffix}")
     code, _, err = run(capsys, "align", media("images", "single_face.jpg"), "-o", tmp_path)
     assert code == 1 and "not installed" in err and "--weights" in err
 

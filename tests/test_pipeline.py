@@ -94,11 +94,10 @@ def test_missing_weights_are_a_model_error(tmp_path):
         FaceAligner(model="resnet")
 
 
-def test_bundled_weights_missing_message():
-    from ddfa.pipeline.regressor import bundled_weights
+def test_bundled_weights_missing_message(tmp_path, monkeypatch):
+    from ddfa.pipeline import regressor
 
-    if bundled_weights("mobilenet_v1_1.0", ".pt").is_file():
-        pytest.skip("the bundled weights are installed")
+    monkeypatch.setattr(regressor, "bundled_weights", lambda model, suffix: tmp_path / f"{model}{suffix}")
     with pytest.raises(ModelError, match="not installed.*--weights"):
         FaceAligner()
 

@@ -267,8 +267,14 @@ class AflwReport:
 
 
 def _best_box(detector: FaceDetector, image: np.ndarray) -> np.ndarray | None:
+    """The best detection turned into an estimated 68-point box by the product's calibrated rule
+    (predictors take landmark boxes)."""
+    from ddfa.pipeline.crop import landmark_box_from_box
+
     faces = detector.detect(image)
-    return max(faces, key=lambda d: d.score).box.astype(np.float32) if faces else None
+    if not faces:
+        return None
+    return landmark_box_from_box(max(faces, key=lambda d: d.score).box).astype(np.float32)
 
 
 def evaluate_aflw2000(

@@ -14,7 +14,7 @@ from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
 from ddfa.pipeline.crop import check_boxes, crop_faces, roi_from_box
 from ddfa.pipeline.face import Face, build_faces
-from ddfa.pipeline.regressor import ParamRegressor, load_param_regressor
+from ddfa.pipeline.regressor import MODEL_NAMES, ParamRegressor, load_param_regressor
 
 __all__ = ["FaceAligner"]
 
@@ -23,7 +23,8 @@ class FaceAligner:
     """3D dense face alignment: detection, cropping, regression and reconstruction.
 
     Args:
-        model: bundled model name, ``"mobilenet_v1_1.0"`` (default) or ``"mobilenet_v1_0.5"``.
+        model: bundled model name, ``"mobilenet_v1_0.5"`` (default, the more accurate of the
+            shipped weights today) or ``"mobilenet_v1_1.0"``.
         backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.
         weights: a ``.pt`` checkpoint or ``.onnx`` graph to use instead of the bundled
             files (see :mod:`ddfa.pipeline.regressor`).
@@ -45,7 +46,7 @@ class FaceAligner:
 
     def __init__(
         self,
-        model: str = "mobilenet_v1_1.0",
+        model: str = MODEL_NAMES[0],
         backend: str = "onnxruntime",
         weights: str | os.PathLike | None = None,
         threads: int = 1,

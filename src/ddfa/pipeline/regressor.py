@@ -45,7 +45,7 @@ __all__ = [
     "load_param_regressor",
 ]
 
-MODEL_NAMES = ("mobilenet_v1_1.0", "mobilenet_v1_0.5")
+MODEL_NAMES = ("mobilenet_v1_0.5", "mobilenet_v1_1.0")  # the first is the default: it measures best (README)
 BACKENDS = ("onnxruntime", "torch")
 ONNX_INPUT, ONNX_OUTPUT = "image", "params"
 _EXPORT_HINT = "export it with: ddfa export onnx --weights MODEL.pt -o MODEL.onnx"
@@ -167,7 +167,7 @@ def _cached_onnx(weights: Path) -> Path:
 
 
 def load_param_regressor(
-    model: str = "mobilenet_v1_1.0",
+    model: str = MODEL_NAMES[0],
     backend: str = "onnxruntime",
     weights: str | os.PathLike | None = None,
     threads: int = 1,
