@@ -128,6 +128,8 @@ class Trainer:
         if cfg.init_from:
             state = read_checkpoint(cfg.init_from)["state_dict"]
             self.net.load_state_dict(state, strict=False)
+        # NHWC weights: batches arrive NHWC (a permuted uint8 stack); 1.3-2x faster on CPU
+        self.net = self.net.to(memory_format=torch.channels_last)
         self.model = _WithLRR(self.net) if cfg.lrr else self.net
         if self.distributed:
             self.model = nn.parallel.DistributedDataParallel(self.model)
