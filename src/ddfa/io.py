@@ -20,13 +20,13 @@ that photos come out upright. Arrays are taken to be RGB(A) already.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ddfa.atomic import atomic_write
 from ddfa.errors import ImageError, InputError
 
 __all__ = [
@@ -110,16 +110,7 @@ def save_image(path: PathLike, rgb: np.ndarray, *, jpeg_quality: int = 95) -> Pa
     if not ok:
         raise InputError(f"cannot encode the image as '{ext}' for '{path}'")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, buf.tobytes())
 
 
 def iter_image_paths(paths: PathLike | Iterable[PathLike], *, recursive: bool = False) -> list[Path]:

@@ -46,6 +46,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ddfa.atomic import atomic_path, atomic_write
 from ddfa.data.flip import flip_sample, shape_mirror
 from ddfa.data.profile import FaceProfiler, params_to_crop, params_to_image
 from ddfa.data.readers import LandmarkedImage, read_300w
@@ -438,9 +439,7 @@ def write_report(out: str | os.PathLike) -> Path:
         "",
     ]
     path = out / "report.md"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines).encode())
     return path
 
 
@@ -468,13 +467,8 @@ def _bar_chart(counts: np.ndarray, lo: float, hi: float, title: str) -> np.ndarr
 # --- small IO helpers -----------------------------------------------------------------------
 def _save_npz(path: Path, **arrays) -> None:
     """np.savez to a temporary file in the same folder, then os.replace (atomic)."""
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npz")
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _read_meta(out: Path) -> dict:
@@ -482,6 +476,4 @@ def _read_meta(out: Path) -> dict:
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2).encode())

@@ -338,7 +338,7 @@ class _ClosedMesh:
         loops = sorted(_boundary_loops(model.triangles), key=len)
         holes, rim = loops[:-1], loops[-1]
         where = {v: (h, i) for h, loop in enumerate(holes) for i, v in enumerate(loop)}
-        rows, cols, vals, tris, twins = [], [], [], [], []
+        rows, cols, vals, tris = [], [], [], []
         base, ids = n, []
         for loop in holes:
             L = len(loop)

@@ -16,32 +16,17 @@ import io
 import json
 import os
 import struct
-import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ddfa.atomic import atomic_write
 from ddfa.errors import InputError
 
 __all__ = ["atomic_write", "write_glb", "write_json", "write_npz", "write_obj", "write_ply"]
 
 PathLike = str | os.PathLike
-
-
-def atomic_write(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _check_mesh(vertices, triangles) -> tuple[np.ndarray, np.ndarray]:

@@ -13,8 +13,8 @@ Verification needs ``onnxruntime``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ddfa.atomic import atomic_path
 from ddfa.errors import DDFAError
-
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "params"
@@ -47,10 +47,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = 17, inpu
     ``model(x)`` must map float32 (B, 3, input_size, input_size) to a (B, N) tensor.
     The model's train/eval mode is restored afterwards.
     """
-    try:
-        import onnx
-    except ImportError as e:
-        raise ExportError("ONNX export needs the 'onnx' package: pip install onnx") from e
+    if importlib.util.find_spec("onnx") is None:
+        raise ExportError("ONNX export needs the 'onnx' package: pip install onnx")
     if not isinstance(model, nn.Module):
         raise ExportError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if opset not in SUPPORTED_OPSETS:
@@ -64,36 +62,38 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = 17, inpu
 
     was_training = model.training
     model.eval()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        x = _dummy_input(model, 2, input_size)
-        with torch.no_grad():
-            out = model(x)
-        if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == 2):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ExportError(f"model(x) must return a (B, N) tensor, got {got}")
-        with warnings.catch_warnings():  # the TorchScript exporter is chosen deliberately
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                model,
-                (x,),
-                tmp,
-                dynamo=False,
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                do_constant_folding=True,
-            )
-        onnx.checker.check_model(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            _export_to(model, tmp, opset, input_size)
     finally:
         model.train(was_training)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
+
+
+def _export_to(model: nn.Module, tmp: Path, opset: int, input_size: int) -> None:
+    """Trace ``model`` (in eval mode) into the ONNX file ``tmp`` and check it."""
+    x = _dummy_input(model, 2, input_size)
+    with torch.no_grad():
+        out = model(x)
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == 2):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ExportError(f"model(x) must return a (B, N) tensor, got {got}")
+    with warnings.catch_warnings():  # the TorchScript exporter is chosen deliberately
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (x,),
+            tmp,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            do_constant_folding=True,
+        )
+    import onnx  # present: checked by export_onnx
+
+    onnx.checker.check_model(tmp)
 
 
 def verify_onnx(

@@ -13,7 +13,6 @@ without ``lrr=True``.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ddfa.atomic import atomic_path
 from ddfa.morphable.layout import Normalizer
 from ddfa.nets.registry import create_model
 
@@ -52,15 +52,8 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module, normalizer: Normali
     payload = {"format": FORMAT, "arch": arch, "arch_kwargs": dict(arch_kwargs),
                "state_dict": net.state_dict(), "param_mean": normalizer.mean, "param_std": normalizer.std,
                "meta": meta or {}, **training_state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -29,6 +28,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ddfa._onnx import cpu_session
+from ddfa.atomic import atomic_path
 from ddfa.errors import DDFAError, InputError, ModelError
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.morphable.layout import N_PARAMS
@@ -252,10 +252,7 @@ def export_regressor_onnx(
 
     wrapper = Denormalized().eval()
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".onnx")
-    os.close(fd)
-    try:
+    with atomic_path(output, suffix=".onnx") as tmp:
         export_onnx(wrapper, tmp, opset=opset, input_size=CROP_SIZE)
         graph = onnx.load(tmp)
         meta = {"ddfa.output": "de-normalised 62-d parameters, crop vertex frame",
@@ -268,9 +265,4 @@ def export_regressor_onnx(
             # relative tolerance: parameters reach ~100 (translations in crop pixels)
             scale = float(np.abs(reg.normalizer.mean).max() + np.abs(reg.normalizer.std).max())
             verify_onnx(wrapper, tmp, atol=1e-5 * max(1.0, scale) + 1e-4, input_size=CROP_SIZE)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return output
