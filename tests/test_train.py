@@ -65,6 +65,27 @@ def test_clip_labels_follow_the_image(face_model, faces):
     assert max(np.abs(c - cols[0]).max() for c in cols) < 60
 
 
+@pytest.mark.parametrize("angle", [0.0, 40.0])
+def test_recrop_frames_rolled_faces_like_the_crop_policy(face_model, faces, angle):
+    """With ``recrop`` and no jitter, a rolled face's 68-point box fills the crop exactly as
+    ``roi_from_landmarks`` frames it (centred, side 1.5 x its longer edge), whatever the roll."""
+    cfg = AugmentConfig(video=False, angle=angle, scale=0.0, shift=0.0, recrop=True)
+    synth = ClipSynthesizer(cfg, model=face_model)
+    img, p = faces.get(3)
+    for seed in range(3):
+        images, params = synth(np.random.default_rng(seed), img, p)
+        pts = face_model.vertices(params, dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
+        roi = roi_from_landmarks(pts)
+        assert abs(roi.cx - 59.5) < 1e-3 and abs(roi.cy - 59.5) < 1e-3 and abs(roi.side - CROP_SIZE) < 1e-3
+    rolls = []
+    for seed in range(6):  # the face really turns in the image plane, within the configured range
+        _, params = synth(np.random.default_rng(seed), img, p)
+        eyes = face_model.vertices(np.concatenate([p[None], params]), dense=False)[:, [36, 45], :2]
+        v = eyes[:, 1] - eyes[:, 0]
+        rolls.append(np.degrees(np.arctan2(v[1, 1], v[1, 0]) - np.arctan2(v[0, 1], v[0, 0])))
+    assert max(np.abs(rolls)) <= angle + 1e-3 and (angle == 0 or max(np.abs(rolls)) > 10)
+
+
 def test_batch_sampler_slices_global_batches():
     full = list(GlobalBatchSampler(20, 4, seed=3))
     parts = [list(GlobalBatchSampler(20, 4, seed=3, rank=r, world=2)) for r in range(2)]

@@ -15,7 +15,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ddfa.data import augment
-from ddfa.morphable.frames import CROP_SIZE
+from ddfa.morphable import FaceModel
+from ddfa.morphable.frames import CROP_SIZE, roi_from_landmarks
 from ddfa.train.config import AugmentConfig
 
 OutOfPlane = Callable[[np.ndarray, np.ndarray, float, float], tuple[np.ndarray, np.ndarray]]
@@ -32,8 +33,9 @@ class Source(Protocol):
 class ClipSynthesizer:
     """Turns one source sample into a clip; deterministic given the generator."""
 
-    def __init__(self, cfg: AugmentConfig, out_of_plane: OutOfPlane | None = None):
+    def __init__(self, cfg: AugmentConfig, out_of_plane: OutOfPlane | None = None, model: FaceModel | None = None):
         self.cfg = cfg
+        self.model = (model or FaceModel.load()) if cfg.recrop else None
         self.out_of_plane = out_of_plane if cfg.step_yaw > 0 or cfg.step_pitch > 0 else None
         self.length = cfg.clip_len if cfg.video else 1
 
@@ -43,10 +45,25 @@ class ClipSynthesizer:
             1 + rng.uniform(-scale, scale), rng.uniform(-angle, angle),
             *(rng.uniform(-shift, shift, 2) * CROP_SIZE), centre=(c, c))
 
+    def _first_move(self, rng, params):
+        """The first frame's image-frame affine (2, 3). With ``recrop``, the random rotation is followed
+        by the crop policy's framing of the rotated 68-point box (a rolled face has a larger box, so it is
+        seen smaller, as at inference), then by the scale and shift jitter."""
+        c = self.cfg
+        if self.model is None:
+            return self._similarity(rng, c.scale, c.angle, c.shift)
+        centre = (CROP_SIZE - 1) / 2
+        rot = augment.similarity_matrix(1.0, rng.uniform(-c.angle, c.angle), 0.0, 0.0, centre=(centre, centre))
+        pts = self.model.vertices(params[None], dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
+        moved = pts @ rot[:, :2].T + rot[:, 2]
+        frame = roi_from_landmarks(moved).affine()
+        jitter = self._similarity(rng, c.scale, 0.0, c.shift)
+        return _compose(jitter, _compose(frame, rot))
+
     def __call__(self, rng: np.random.Generator, image: np.ndarray, params: np.ndarray):
         """-> images (L, 120, 120, 3) uint8, params (L, 62) float32."""
         c = self.cfg
-        first = augment.warp_sample(image, self._similarity(rng, c.scale, c.angle, c.shift), params=params)
+        first = augment.warp_sample(image, self._first_move(rng, params), params=params)
         images, labels = [first.image], [first.params]
         out_of_plane = self.out_of_plane is not None and self.length > 1 and rng.random() < c.oop_prob
         for _ in range(1, self.length):
@@ -64,3 +81,8 @@ class ClipSynthesizer:
                     img = augment.motion_blur(rng, img, rng.uniform(1, c.blur))
                 images[j] = img
         return np.stack(images), np.stack(labels).astype(np.float32)
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The (2, 3) affine of ``a`` applied after ``b``."""
+    return a @ np.concatenate([b, [[0.0, 0.0, 1.0]]])

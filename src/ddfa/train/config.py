@@ -20,6 +20,7 @@ class AugmentConfig:
 
     scale: float = 0.08  # first frame: relative scale jitter (uniform +-)
     angle: float = 12.0  # degrees
+    recrop: bool = False  # frame the rotated face as the crop policy frames its landmark box (then jitter)
     shift: float = 0.06  # fraction of the crop size
     video: bool = True
     clip_len: int = 4

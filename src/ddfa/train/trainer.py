@@ -140,7 +140,7 @@ class Trainer:
         else:
             self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-        synth = ClipSynthesizer(cfg.augment, out_of_plane)
+        synth = ClipSynthesizer(cfg.augment, out_of_plane, self.face)
         self.clip_len = synth.length
         self.dataset = ClipDataset(train, synth, cfg.seed)
         self.sampler = GlobalBatchSampler(len(train), cfg.batch_size // self.clip_len, cfg.seed, self.rank, self.world)
