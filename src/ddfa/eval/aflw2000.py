@@ -18,7 +18,6 @@ computed against its negation, wrapped to [0, 180] degrees.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +29,18 @@ from tqdm.auto import tqdm
 
 from ddfa.detect.base import FaceDetector
 from ddfa.errors import InputError
-from ddfa.eval.metrics import YAW_BINS, align_scale_shift, angle_error, box_size, nme, yaw_bin
+from ddfa.eval.metrics import (
+    YAW_BINS,
+    align_scale_shift,
+    angle_error,
+    box_size,
+    nme,
+    yaw_bin,
+)
 from ddfa.eval.plot import draw_ced
 from ddfa.eval.predictors import LandmarkPredictor, PosePredictor
-from ddfa.io import load_image, save_image
+from ddfa.eval.report import save_report
+from ddfa.io import load_image
 
 __all__ = ["DEFAULT_ROOT", "Aflw2000", "load_aflw2000", "Protocol", "PROTOCOLS", "BinnedScore", "AflwReport",
            "evaluate_aflw2000", "iter_image_batches"]
@@ -255,15 +262,8 @@ class AflwReport:
 
     def save(self, outdir: str | Path) -> dict[str, Path]:
         """Write ``report.md``, ``report.json``, ``per_image.npz`` and ``ced.png`` into ``outdir``."""
-        out = Path(outdir)
-        out.mkdir(parents=True, exist_ok=True)
-        names = {"markdown": "report.md", "json": "report.json", "per_image": "per_image.npz", "ced": "ced.png"}
-        paths = {k: out / f for k, f in names.items()}
-        paths["markdown"].write_text(self.to_markdown())
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        np.savez_compressed(paths["per_image"], **self.per_image)
-        save_image(paths["ced"], self.ced_image())
-        return paths
+        return save_report(outdir, self.to_markdown(), self.to_dict(), "per_image", self.per_image,
+                           self.ced_image())
 
 
 def _best_box(detector: FaceDetector, image: np.ndarray) -> np.ndarray | None:

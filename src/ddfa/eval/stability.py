@@ -19,25 +19,29 @@ The predictor sees each frame with the box of that frame's ground truth. Scores,
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import islice
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ddfa.data.augment import (
-    compose_affines, gaussian_noise, motion_blur, similarity_jitter, transform_points, warp_sample,
+    compose_affines,
+    gaussian_noise,
+    motion_blur,
+    similarity_jitter,
+    transform_points,
+    warp_sample,
 )
 from ddfa.errors import InputError
 from ddfa.eval.aflw2000 import Aflw2000, iter_image_batches, load_aflw2000
 from ddfa.eval.metrics import box_size, nme
 from ddfa.eval.plot import draw_ced
 from ddfa.eval.predictors import LandmarkPredictor
-from ddfa.io import save_image
+from ddfa.eval.report import save_report
 
 __all__ = ["OutOfPlane", "ClipConfig", "Clip", "synthesize_clip", "stability_error", "StabilityReport",
            "evaluate_stability", "evaluate_stability_aflw2000"]
@@ -184,17 +188,10 @@ class StabilityReport:
 
     def save(self, outdir: str | Path) -> dict[str, Path]:
         """Write ``report.md``, ``report.json``, ``per_clip.npz`` and ``ced.png`` into ``outdir``."""
-        out = Path(outdir)
-        out.mkdir(parents=True, exist_ok=True)
-        names = {"markdown": "report.md", "json": "report.json", "per_clip": "per_clip.npz", "ced": "ced.png"}
-        paths = {k: out / f for k, f in names.items()}
-        paths["markdown"].write_text(self.to_markdown())
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        np.savez_compressed(paths["per_clip"], **self.per_clip)
         curves = {f"NME per frame, mean {self.nme:.2f}": self.per_clip["nme"].ravel(),
                   f"stability per frame pair, mean {self.stability:.2f}": self.per_clip["stability"].ravel()}
-        save_image(paths["ced"], draw_ced(curves, title=f"Stability benchmark, {self.predictor}", xlabel="error (%)"))
-        return paths
+        ced = draw_ced(curves, title=f"Stability benchmark, {self.predictor}", xlabel="error (%)")
+        return save_report(outdir, self.to_markdown(), self.to_dict(), "per_clip", self.per_clip, ced)
 
 
 def evaluate_stability(
