@@ -121,6 +121,23 @@ def test_meta_joint_logs_winners_and_resumes(tmp_path, faces):
     assert tr.step == 6
 
 
+def test_pause_and_resume_matches_an_uninterrupted_run(tmp_path, faces):
+    """``stop_after`` pauses inside the same schedule: pausing at step 2 and resuming gives the weights
+    of one run straight to step 4 (the learning rate of step 2 is the 4-step schedule's, not a 2-step one's)."""
+    norm = Normalizer.fit(faces.params)
+    straight = Trainer(small_config(tmp_path, out=str(tmp_path / "a"), loss="fwpdc", max_steps=4), faces, faces, norm)
+    straight.fit(show_progress=False, save_every=1)
+    paused = Trainer(small_config(tmp_path, out=str(tmp_path / "b"), loss="fwpdc", max_steps=4), faces, faces, norm)
+    paused.fit(show_progress=False, save_every=1, stop_after=2)
+    assert paused.step == 2
+    resumed = Trainer(small_config(tmp_path, out=str(tmp_path / "b"), loss="fwpdc", max_steps=4), faces, faces, norm)
+    assert resumed.resume() and resumed.step == 2
+    resumed.fit(show_progress=False, save_every=1)
+    assert resumed.step == 4
+    for k, v in straight.net.state_dict().items():
+        assert torch.equal(v, resumed.net.state_dict()[k]), k
+
+
 def test_training_is_deterministic_given_a_seed(tmp_path, faces):
     norm = Normalizer.fit(faces.params)
     nets = []

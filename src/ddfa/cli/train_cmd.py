@@ -13,12 +13,15 @@ def register(sub) -> None:
         epilog="examples:\n"
         "  ddfa train --config configs/mb05_meta_joint.toml\n"
         "  ddfa train --config configs/mb1_meta_joint.toml --max-steps 2000 --out runs/mb1\n"
+        "  ddfa train --config configs/mb1_meta_joint_stage2.toml --stop-after 1580   # pause; rerun to resume\n"
         "  torchrun --nproc_per_node 2 -m ddfa.cli.main train --config configs/mb1_meta_joint.toml",
     )
     p.add_argument("--config", type=Path, required=True, help="TOML file with the TrainConfig settings")
     p.add_argument("--cache", help="override the config's dataset cache folder")
     p.add_argument("--out", help="override the config's output folder")
     p.add_argument("--max-steps", type=int, dest="max_steps", help="override the step budget")
+    p.add_argument("--stop-after", type=int, default=0, metavar="STEP",
+                   help="pause at this step (the schedule still spans the full budget); run again to resume")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     p.set_defaults(run=_run)
 
@@ -35,7 +38,7 @@ def _run(args) -> int:
                       cache_normalizer(cfg.cache), out_of_plane=hook)
     if not args.no_resume and trainer.resume():
         print(f"resuming from {trainer.out / 'last.pt'} at step {trainer.step}")
-    result = trainer.fit()
+    result = trainer.fit(stop_after=args.stop_after)
     if result is not None and trainer.rank == 0:
         print(f"validation NME {result.nme:.2f} %  (best {trainer.best:.2f} %), weights in {trainer.out}")
     return 0

@@ -264,11 +264,14 @@ class Trainer:
                 f.write(json.dumps(row) + "\n")
 
     # --- the loop ------------------------------------------------------------------------
-    def fit(self, save_every: int = 50, show_progress: bool = True) -> Validation | None:
+    def fit(self, save_every: int = 50, show_progress: bool = True, stop_after: int = 0) -> Validation | None:
+        """Train to the end of the schedule, or pause once ``stop_after`` > 0 steps are done (the
+        schedule still spans ``total_steps``; a later ``resume`` carries on). Returns the last validation."""
         cfg = self.cfg
+        end = min(self.total_steps, stop_after) if stop_after > 0 else self.total_steps
         result = None
         self.sampler_pos = self.sampler.skip
-        while self.step < self.total_steps:
+        while self.step < end:
             self.dataset.epoch = self.sampler.epoch = self.epoch
             loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=_collate,
                                                  num_workers=cfg.workers, persistent_workers=False)
@@ -276,7 +279,7 @@ class Trainer:
             bar = tqdm(total=len(self.sampler), desc=f"epoch {self.epoch}", disable=not show_progress or self.rank,
                        dynamic_ncols=True)
             t0 = time.time()
-            while self.step < self.total_steps:
+            while self.step < end:
                 if cfg.loss == "meta-joint":
                     batches = [b for _, b in zip(range(cfg.meta_k + 1), it)]
                     if len(batches) < 2:
@@ -299,8 +302,8 @@ class Trainer:
                 if save_every and self.sampler_pos % save_every < used:
                     self.save(self.out / "last.pt")
             bar.close()
-            if self.sampler_pos < self.sampler.n // self.sampler.clips and self.step >= self.total_steps:
-                break  # budget reached mid-epoch
+            if self.sampler_pos < self.sampler.n // self.sampler.clips and self.step >= end:
+                break  # budget (or the pause) reached mid-epoch
             result = self.validate()
             self.epoch += 1
             self.sampler.skip = self.sampler_pos = 0
