@@ -29,14 +29,7 @@ from tqdm.auto import tqdm
 
 from ddfa.detect.base import FaceDetector
 from ddfa.errors import InputError
-from ddfa.eval.metrics import (
-    YAW_BINS,
-    align_scale_shift,
-    angle_error,
-    box_size,
-    nme,
-    yaw_bin,
-)
+from ddfa.eval.metrics import YAW_BINS, align_scale_shift, angle_error, box_size, nme, yaw_bin
 from ddfa.eval.plot import draw_ced
 from ddfa.eval.predictors import LandmarkPredictor, PosePredictor
 from ddfa.eval.report import save_report

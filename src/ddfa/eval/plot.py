@@ -63,4 +63,3 @@ def draw_ced(
         cv2.line(img, (x0 + 8, y - 4), (x0 + 36, y - 4), color, 3, cv2.LINE_AA)
         cv2.putText(img, label, (x0 + 44, y + 1), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return img
-

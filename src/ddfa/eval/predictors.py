@@ -24,12 +24,7 @@ import numpy as np
 
 from ddfa.errors import InputError
 from ddfa.morphable import FaceModel, euler_from_pose_matrix, layout
-from ddfa.morphable.frames import (
-    CROP_SIZE,
-    image_to_vertex,
-    roi_from_landmarks,
-    vertex_to_image,
-)
+from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks, vertex_to_image
 
 __all__ = [
     "LandmarkPredictor", "PosePredictor", "ParamsPredictor", "MeanShapePredictor",

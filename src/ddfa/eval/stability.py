@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from itertools import islice
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ddfa.data.augment import (
-    compose_affines,
-    gaussian_noise,
-    motion_blur,
-    similarity_jitter,
-    transform_points,
-    warp_sample,
+    compose_affines, gaussian_noise, motion_blur, similarity_jitter, transform_points, warp_sample,
 )
 from ddfa.errors import InputError
 from ddfa.eval.aflw2000 import Aflw2000, iter_image_batches, load_aflw2000

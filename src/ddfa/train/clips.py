@@ -54,7 +54,8 @@ class ClipSynthesizer:
             return self._similarity(rng, c.scale, c.angle, c.shift)
         centre = (CROP_SIZE - 1) / 2
         rot = augment.similarity_matrix(1.0, rng.uniform(-c.angle, c.angle), 0.0, 0.0, centre=(centre, centre))
-        return _compose(self._similarity(rng, c.scale, 0.0, c.shift), policy_framed(self.model, params, rot))
+        jitter = self._similarity(rng, c.scale, 0.0, c.shift)
+        return augment.compose_affines(jitter, policy_framed(self.model, params, rot))
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, params: np.ndarray):
         """-> images (L, 120, 120, 3) uint8, params (L, 62) float32."""
@@ -83,10 +84,4 @@ def policy_framed(model: FaceModel, params: np.ndarray, move: np.ndarray) -> np.
     """The crop-frame affine (2, 3) that applies ``move`` (2, 3) to a crop and then frames the moved
     face's 68-point box as the crop policy does (``roi_from_landmarks``); params (62,) vertex frame."""
     pts = model.vertices(params[None], dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
-    moved = pts @ move[:, :2].T + move[:, 2]
-    return _compose(roi_from_landmarks(moved).affine(), move)
-
-
-def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The (2, 3) affine of ``a`` applied after ``b``."""
-    return a @ np.concatenate([b, [[0.0, 0.0, 1.0]]])
+    return augment.compose_affines(roi_from_landmarks(augment.transform_points(move, pts)).affine(), move)
