@@ -12,6 +12,7 @@ import torch
 from ddfa.morphable import Normalizer
 from ddfa.morphable.fit import LandmarkFitter
 from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
+from ddfa.nets.checkpoint import read_checkpoint
 from ddfa.train.clips import ClipSynthesizer
 from ddfa.train.config import AugmentConfig, TrainConfig
 from ddfa.train.trainer import GlobalBatchSampler, Trainer
@@ -136,6 +137,22 @@ def test_pause_and_resume_matches_an_uninterrupted_run(tmp_path, faces):
     assert resumed.step == 4
     for k, v in straight.net.state_dict().items():
         assert torch.equal(v, resumed.net.state_dict()[k]), k
+
+
+def test_a_schedule_ending_mid_epoch_validates_its_last_weights(tmp_path, faces):
+    """The annealed weights of the final, partial epoch are validated and can become best.pt."""
+    norm = Normalizer.fit(faces.params)
+    per_epoch = Trainer(small_config(tmp_path, out=str(tmp_path / "probe"), loss="fwpdc"), faces, faces,
+                        norm).steps_per_epoch
+    tr = Trainer(small_config(tmp_path, loss="fwpdc", max_steps=per_epoch + 1), faces, faces, norm)
+    result = tr.fit(show_progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_nme" in r]
+    assert [r["step"] for r in val] == [per_epoch, per_epoch + 1]
+    assert result.nme == val[-1]["val_nme"]
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["meta"]["val_nme"] == min(r["val_nme"] for r in val)
+    assert best["step"] == min(val, key=lambda r: r["val_nme"])["step"]
 
 
 def test_training_is_deterministic_given_a_seed(tmp_path, faces):

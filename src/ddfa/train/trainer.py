@@ -264,12 +264,24 @@ class Trainer:
                 f.write(json.dumps(row) + "\n")
 
     # --- the loop ------------------------------------------------------------------------
+    def _validate_and_keep_best(self, **row) -> Validation | None:
+        """Validate the current weights, log the row and save ``best.pt`` if they beat the best so far."""
+        result = self.validate()
+        row = {"epoch": self.epoch, "step": self.step, **row}
+        if result is not None:
+            row.update(val_nme=result.nme, val_vdc=result.vdc)
+            if result.nme < self.best:
+                self.best = result.nme
+                self.save(self.out / "best.pt", val_nme=result.nme)
+        self._log(**row)
+        return result
+
     def fit(self, save_every: int = 50, show_progress: bool = True, stop_after: int = 0) -> Validation | None:
         """Train to the end of the schedule, or pause once ``stop_after`` > 0 steps are done (the
         schedule still spans ``total_steps``; a later ``resume`` carries on). Returns the last validation."""
         cfg = self.cfg
         end = min(self.total_steps, stop_after) if stop_after > 0 else self.total_steps
-        result = None
+        result, validated_at = None, None
         self.sampler_pos = self.sampler.skip
         while self.step < end:
             self.dataset.epoch = self.sampler.epoch = self.epoch
@@ -304,18 +316,15 @@ class Trainer:
             bar.close()
             if self.sampler_pos < self.sampler.n // self.sampler.clips and self.step >= end:
                 break  # budget (or the pause) reached mid-epoch
-            result = self.validate()
             self.epoch += 1
             self.sampler.skip = self.sampler_pos = 0
-            row = {"epoch": self.epoch, "step": self.step, "epoch_seconds": time.time() - t0}
-            if result is not None:
-                row.update(val_nme=result.nme, val_vdc=result.vdc)
-                if result.nme < self.best:
-                    self.best = result.nme
-                    self.save(self.out / "best.pt", val_nme=result.nme)
-            self._log(**row)
+            result = self._validate_and_keep_best(epoch_seconds=time.time() - t0)
+            validated_at = self.step
             self.save(self.out / "last.pt")
-        if result is None:
+        if self.step >= self.total_steps and validated_at != self.step:
+            # the schedule ended mid-epoch: its last (annealed) weights are a candidate for best.pt too
+            result = self._validate_and_keep_best()
+        elif result is None:
             result = self.validate()
         self.save(self.out / "last.pt")
         if not (self.out / "best.pt").exists():
