@@ -281,7 +281,7 @@ class Trainer:
         schedule still spans ``total_steps``; a later ``resume`` carries on). Returns the last validation."""
         cfg = self.cfg
         end = min(self.total_steps, stop_after) if stop_after > 0 else self.total_steps
-        result, validated_at = None, None
+        result = None
         self.sampler_pos = self.sampler.skip
         while self.step < end:
             self.dataset.epoch = self.sampler.epoch = self.epoch
@@ -315,16 +315,15 @@ class Trainer:
                     self.save(self.out / "last.pt")
             bar.close()
             if self.sampler_pos < self.sampler.n // self.sampler.clips and self.step >= end:
+                if self.step >= self.total_steps:
+                    # the schedule ended mid-epoch: its last (annealed) weights are a candidate for best.pt too
+                    result = self._validate_and_keep_best()
                 break  # budget (or the pause) reached mid-epoch
             self.epoch += 1
             self.sampler.skip = self.sampler_pos = 0
             result = self._validate_and_keep_best(epoch_seconds=time.time() - t0)
-            validated_at = self.step
             self.save(self.out / "last.pt")
-        if self.step >= self.total_steps and validated_at != self.step:
-            # the schedule ended mid-epoch: its last (annealed) weights are a candidate for best.pt too
-            result = self._validate_and_keep_best()
-        elif result is None:
+        if result is None:
             result = self.validate()
         self.save(self.out / "last.pt")
         if not (self.out / "best.pt").exists():
