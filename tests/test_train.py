@@ -193,11 +193,12 @@ def test_ddp_two_processes_match_one_process(tmp_path, loss):
     logs = {}
     for name, cmd in {
         "single": [sys.executable, str(worker)],
-        "ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-                str(worker)],
+        # --standalone: a free local port each run, so a port left in use by an earlier run cannot collide
+        "ddp": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker)],
     }.items():
         out = tmp_path / name
-        subprocess.run(cmd + [str(out), loss], check=True, env=env, timeout=300, capture_output=True)
+        run = subprocess.run(cmd + [str(out), loss], env=env, timeout=300, capture_output=True, text=True)
+        assert run.returncode == 0, f"{name} run failed:\n{run.stderr[-4000:]}"
         logs[name] = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"loss"' in x]
     single = np.array([r["loss"] for r in logs["single"]])
     ddp = np.array([r["loss"] for r in logs["ddp"]])
