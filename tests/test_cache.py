@@ -173,3 +173,32 @@ def test_cli_build(tmp_path, w300, built):
     assert main(["data", "build", "--out", str(out), "--w300", str(w300), "--limit", "1", "--per-face", "2",
                  "--workers", "0"]) == 1
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_cli_train_normalises_like_its_starting_point(tmp_path, built, warm):
+    """From scratch the run takes the cache's statistics; a warm start keeps those of its checkpoint,
+    which its output layer was trained for, even on a cache whose statistics differ."""
+    import torch
+
+    from ddfa.cli.main import main
+    from ddfa.nets import create_model
+    from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
+    from ddfa.train.sources import cache_normalizer
+
+    cache_stats = cache_normalizer(built[0])
+    init = ""
+    if warm:
+        torch.manual_seed(0)
+        other = Normalizer(cache_stats.mean + 1.0, cache_stats.std * 2.0)
+        init = save_checkpoint(tmp_path / "init.pt", create_model("mobilenet_v1", width=0.25), other,
+                               "mobilenet_v1", {"width": 0.25})
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'cache = "{built[0]}"\nout = "{tmp_path / "run"}"\ninit_from = "{init}"\nwidth = 0.25\n'
+                   'loss = "vdc"\nlrr = false\nbatch_size = 4\nmax_steps = 2\nwarmup_steps = 1\nthreads = 1\n'
+                   'workers = 0\n[augment]\nclip_len = 2\nstep_yaw = 0\nstep_pitch = 0\n')
+    assert main(["train", "--config", str(cfg)]) == 0
+    ckpt = read_checkpoint(tmp_path / "run" / "best.pt")
+    expected = other if warm else cache_stats
+    np.testing.assert_array_equal(ckpt["param_mean"], expected.mean)
+    np.testing.assert_array_equal(ckpt["param_std"], expected.std)

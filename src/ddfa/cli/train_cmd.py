@@ -27,6 +27,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    from ddfa.nets.checkpoint import checkpoint_normalizer
     from ddfa.train.config import TrainConfig
     from ddfa.train.sources import CacheSource, cache_normalizer, profiling_step
     from ddfa.train.trainer import Trainer
@@ -34,8 +35,10 @@ def _run(args) -> int:
     cfg = TrainConfig.from_toml(args.config, cache=args.cache, out=args.out, max_steps=args.max_steps)
     aug = cfg.augment
     hook = profiling_step if aug.video and (aug.step_yaw > 0 or aug.step_pitch > 0) else None
-    trainer = Trainer(cfg, CacheSource(cfg.cache, "train"), CacheSource(cfg.cache, "val"),
-                      cache_normalizer(cfg.cache), out_of_plane=hook)
+    # a warm start keeps the statistics its output layer was trained for, whatever cache it continues on
+    normalizer = checkpoint_normalizer(cfg.init_from) if cfg.init_from else cache_normalizer(cfg.cache)
+    trainer = Trainer(cfg, CacheSource(cfg.cache, "train"), CacheSource(cfg.cache, "val"), normalizer,
+                      out_of_plane=hook)
     if not args.no_resume and trainer.resume():
         print(f"resuming from {trainer.out / 'last.pt'} at step {trainer.step}")
     result = trainer.fit(stop_after=args.stop_after)

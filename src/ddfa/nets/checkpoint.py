@@ -73,6 +73,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
+def checkpoint_normalizer(path: str | os.PathLike) -> Normalizer:
+    """The parameter statistics a checkpoint's outputs are z-scored with."""
+    return _normalizer(read_checkpoint(path))
+
+
+def _normalizer(ckpt: dict) -> Normalizer:
+    return Normalizer(np.asarray(ckpt["param_mean"], np.float32), np.asarray(ckpt["param_std"], np.float32))
+
+
 def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
     """Rebuild the network of a checkpoint (LRR head only if ``lrr``) in eval mode."""
     ckpt = read_checkpoint(path)
@@ -82,8 +91,7 @@ def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
         state = {k: v for k, v in state.items() if not k.startswith("lrr")}
     net.load_state_dict(state)
     net.eval()
-    norm = Normalizer(np.asarray(ckpt["param_mean"], np.float32), np.asarray(ckpt["param_std"], np.float32))
-    return Regressor(net, norm, ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
+    return Regressor(net, _normalizer(ckpt), ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
 
 
 def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **meta) -> Path:
