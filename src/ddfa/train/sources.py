@@ -24,7 +24,7 @@ class CacheSource:
         path = root / f"{split}_images.npy"
         if not path.is_file():
             raise InputError(f"{root} holds no consolidated '{split}' split ({path.name} missing): "
-                             "build it with `ddfa data build --out {root}`")
+                             f"build it with `ddfa data build --out {root}`")
         self.images = np.load(path, mmap_mode="r")
         self.params = np.load(root / f"{split}_params.npy", mmap_mode="r")
 
