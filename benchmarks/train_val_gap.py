@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from ddfa.eval.metrics import nme
-from ddfa.morphable import FaceModel
+from ddfa.morphable import FaceModel, layout
 from ddfa.nets.checkpoint import load_regressor
 from ddfa.train.sources import CacheSource
 
-GROUPS = {"rotation + scale": [0, 1, 2, 4, 5, 6, 8, 9, 10], "translation": [3, 7, 11], "pose (all 12)": list(range(12)),
-          "identity (40)": list(range(12, 52)), "expression (10)": list(range(52, 62))}
+_T = layout.pose_matrix(np.arange(layout.N_PARAMS))  # (3, 4) indices of T's entries
+GROUPS = {"rotation + scale": _T[:, :3].ravel(), "translation": _T[:, 3], "pose (all 12)": layout.POSE,
+          f"identity ({layout.N_ID})": layout.ID, f"expression ({layout.N_EXP})": layout.EXP}
 
 
 def sample(source: CacheSource, n: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
@@ -42,8 +43,10 @@ def main():
     model = FaceModel.load()
     splits = {s: sample(CacheSource(args.cache, s), args.n) for s in ("train", "val")}
 
-    def error(pred, gt):
-        return float(nme(model.vertices(pred, dense=False), model.vertices(gt, dense=False)).mean())
+    labels = {s: model.vertices(p, dense=False) for s, (_, p) in splits.items()}  # (n, 68, 3) each
+
+    def error(pred, split):
+        return float(nme(model.vertices(pred, dense=False), labels[split]).mean())
 
     rows = []
     for w in args.weights:
@@ -54,8 +57,8 @@ def main():
         for cols in GROUPS.values():
             p = preds["val"].copy()
             p[:, cols] = gt[:, cols]
-            swapped.append(error(p, gt))
-        rows.append((w, error(preds["train"], splits["train"][1]), error(preds["val"], gt), swapped))
+            swapped.append(error(p, "val"))
+        rows.append((w, error(preds["train"], "train"), error(preds["val"], "val"), swapped))
     n_train, n_val = (len(splits[s][1]) for s in ("train", "val"))
     print(f"NME % against the fitted labels; {n_train} training and {n_val} held-out crops of {args.cache}, "
           "unaugmented\n")
