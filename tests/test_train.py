@@ -12,7 +12,8 @@ import torch
 from ddfa.morphable import Normalizer
 from ddfa.morphable.fit import LandmarkFitter
 from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
-from ddfa.nets.checkpoint import read_checkpoint
+from ddfa.errors import ModelError
+from ddfa.nets.checkpoint import read_checkpoint, release_checkpoint
 from ddfa.train.clips import ClipSynthesizer
 from ddfa.train.config import AugmentConfig, TrainConfig
 from ddfa.train.trainer import GlobalBatchSampler, Trainer
@@ -153,6 +154,24 @@ def test_a_schedule_ending_mid_epoch_validates_its_last_weights(tmp_path, faces)
     best = read_checkpoint(tmp_path / "run" / "best.pt")
     assert best["meta"]["val_nme"] == min(r["val_nme"] for r in val)
     assert best["step"] == min(val, key=lambda r: r["val_nme"])["step"]
+
+
+def test_a_warm_start_file_keeps_the_trained_lrr_head(tmp_path, faces):
+    """``keep_lrr`` strips only the optimiser: a run started from it has the trained landmark head."""
+    norm = Normalizer.fit(faces.params)
+    tr = Trainer(small_config(tmp_path, loss="fwpdc", lrr=True, max_steps=2), faces, faces, norm)
+    tr.fit(show_progress=False)
+    warm = release_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "warm.pt", keep_lrr=True)
+    ckpt = read_checkpoint(warm)
+    assert "optimizer" not in ckpt and any(k.startswith("lrr") for k in ckpt["state_dict"])
+    restarted = Trainer(small_config(tmp_path, out=str(tmp_path / "again"), loss="fwpdc", lrr=True,
+                                     init_from=str(warm)), faces, faces, norm)
+    for k, v in tr.net.state_dict().items():
+        assert torch.equal(v, restarted.net.state_dict()[k]), k
+    stripped = release_checkpoint(warm, tmp_path / "inference.pt")
+    assert not any(k.startswith("lrr") for k in read_checkpoint(stripped)["state_dict"])
+    with pytest.raises(ModelError, match="no LRR head"):
+        release_checkpoint(stripped, tmp_path / "x.pt", keep_lrr=True)
 
 
 def test_training_is_deterministic_given_a_seed(tmp_path, faces):

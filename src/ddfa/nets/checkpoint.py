@@ -94,7 +94,15 @@ def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
     return Regressor(net, _normalizer(ckpt), ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
 
 
-def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **meta) -> Path:
-    """Write an inference-only copy of a training checkpoint: no optimiser or LRR head; ``meta`` is merged in."""
-    reg = load_regressor(src)
+def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_lrr: bool = False, **meta) -> Path:
+    """Write a copy of a training checkpoint without its optimiser state; ``meta`` is merged in.
+
+    The LRR head is dropped (an inference-only file) unless ``keep_lrr``: then the copy is a warm-start
+    point for ``ddfa train``'s ``init_from`` whose landmark head is already trained.
+    """
+    from ddfa.errors import ModelError
+
+    if keep_lrr and not any(k.startswith("lrr") for k in read_checkpoint(src)["state_dict"]):
+        raise ModelError(f"{src} has no LRR head to keep (it was trained with lrr = false or already stripped)")
+    reg = load_regressor(src, lrr=keep_lrr)
     return save_checkpoint(dst, reg.net, reg.normalizer, reg.arch, reg.arch_kwargs, meta={**reg.meta, **meta})
