@@ -1,5 +1,6 @@
 """The trainer on a handful of real 300-W faces fitted on the fly."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from ddfa.morphable import Normalizer
 from ddfa.morphable.fit import LandmarkFitter
 from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
 from ddfa.errors import ModelError
-from ddfa.nets.checkpoint import read_checkpoint, release_checkpoint
+from ddfa.nets import create_model
+from ddfa.nets.checkpoint import load_regressor, read_checkpoint, release_checkpoint
 from ddfa.train.clips import ClipSynthesizer
 from ddfa.train.config import AugmentConfig, TrainConfig
+from ddfa.train.precise_bn import precise_batchnorm, recalibrate_batchnorm
 from ddfa.train.trainer import GlobalBatchSampler, Trainer
 
 
@@ -172,6 +175,63 @@ def test_a_warm_start_file_keeps_the_trained_lrr_head(tmp_path, faces):
     assert not any(k.startswith("lrr") for k in read_checkpoint(stripped)["state_dict"])
     with pytest.raises(ModelError, match="no LRR head"):
         release_checkpoint(stripped, tmp_path / "x.pt", keep_lrr=True)
+
+
+def test_precise_bn_holds_the_statistics_of_the_crops(faces):
+    """One batch of all crops: the first BatchNorm's running mean and variance become that batch's."""
+    net = create_model("mobilenet_v1", width=0.25)
+    weights = {k: v.clone() for k, v in net.named_parameters()}
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    assert recalibrate_batchnorm(net, faces, samples=len(faces), batch=len(faces)) == len(faces)
+    assert not net.training and bn.momentum == 0.1
+    net(torch.from_numpy(faces.crops).permute(0, 3, 1, 2).float())  # eval mode: the stats are only read
+    x = seen[-1]
+    torch.testing.assert_close(bn.running_mean, x.mean((0, 2, 3)), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn.running_var, x.var((0, 2, 3)), rtol=1e-3, atol=1e-4)
+    assert all(torch.equal(v, weights[k]) for k, v in net.named_parameters())
+
+
+def test_release_with_precise_bn_draws_crops_as_training_did(tmp_path, faces):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    np.save(cache / "train_images.npy", faces.crops)
+    np.save(cache / "train_params.npy", faces.params)
+    norm = Normalizer.fit(faces.params)
+    Trainer(small_config(tmp_path, cache=str(cache), loss="fwpdc", max_steps=1), faces, None, norm).fit(
+        show_progress=False)
+    trained = load_regressor(tmp_path / "run" / "last.pt")
+    out = release_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "pbn.pt", precise_bn=16)
+    released = load_regressor(out)
+    assert released.meta["precise_bn"] == {"samples": 16, "cache": str(cache)}
+    stats = [k for k in released.net.state_dict() if k.endswith("running_mean")]
+    assert not any(torch.equal(trained.net.state_dict()[k], released.net.state_dict()[k]) for k in stats)
+    again = load_regressor(tmp_path / "run" / "last.pt")
+    precise_batchnorm(again.net, TrainConfig(**trained.meta["config"]), 16)  # seeded: the same crops
+    for k, v in again.net.state_dict().items():
+        assert torch.equal(v, released.net.state_dict()[k]), k
+
+
+def test_trainer_precise_bn_changes_only_the_statistics(tmp_path, faces):
+    """precise_bn re-estimates BN statistics before validation; the weights follow the same path."""
+    norm = Normalizer.fit(faces.params)
+    runs = {}
+    for name, n in (("plain", 0), ("precise", 16)):
+        cfg = small_config(tmp_path, out=str(tmp_path / name), loss="fwpdc", epochs=2, precise_bn=n)
+        tr = Trainer(cfg, faces, faces, norm)
+        tr.fit(show_progress=False)
+        runs[name] = tr
+    plain, precise = runs["plain"].net.state_dict(), runs["precise"].net.state_dict()
+    params = dict(runs["plain"].net.named_parameters())
+    assert all(torch.equal(plain[k], precise[k]) for k in params)
+    stats = [k for k in plain if k.endswith("running_var")]
+    assert not any(torch.equal(plain[k], precise[k]) for k in stats)
+    net = runs["plain"].net
+    recalibrate_batchnorm(net, faces, 16, seed=runs["plain"].cfg.seed,
+                          synth=ClipSynthesizer(dataclasses.replace(runs["plain"].cfg.augment, clip_len=1)))
+    for k in stats:
+        torch.testing.assert_close(net.state_dict()[k], precise[k])
 
 
 def test_training_is_deterministic_given_a_seed(tmp_path, faces):

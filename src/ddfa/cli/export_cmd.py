@@ -33,20 +33,26 @@ def register(sub) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  ddfa export weights --checkpoint runs/mb1_meta_joint/best.pt "
                         "-o src/ddfa/assets/mobilenet_v1_1.0.pt\n"
+                        "  ddfa export weights --checkpoint runs/mb1_meta_joint/best.pt --precise-bn 4096 "
+                        "-o best_precise_bn.pt\n"
                         "  ddfa export weights --checkpoint runs/mb1_meta_joint/last.pt --keep-lrr "
                         "-o checkpoints/mb1_warm_start.pt")
     w.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by ddfa train")
     w.add_argument("-o", "--output", type=Path, required=True, help="the .pt file to write")
     w.add_argument("--keep-lrr", action="store_true",
                    help="keep the trained LRR head: a small warm-start file for ddfa train's init_from")
+    w.add_argument("--precise-bn", type=int, default=0, metavar="N",
+                   help="re-estimate the BatchNorm statistics on N training crops, augmented as the "
+                   "checkpoint's training config says (default: 0, keep them)")
+    w.add_argument("--cache", type=Path, help="the cache to draw those crops from (default: the config's)")
     w.set_defaults(run=run_weights)
 
 
 def run_weights(args) -> int:
     from ddfa.nets.checkpoint import release_checkpoint
 
-    path = release_checkpoint(args.checkpoint, args.output, keep_lrr=args.keep_lrr,
-                              source_checkpoint=str(args.checkpoint))
+    path = release_checkpoint(args.checkpoint, args.output, keep_lrr=args.keep_lrr, precise_bn=args.precise_bn,
+                              bn_cache=args.cache, source_checkpoint=str(args.checkpoint))
     print(f"ddfa: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
 

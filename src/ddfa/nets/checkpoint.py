@@ -94,15 +94,27 @@ def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
     return Regressor(net, _normalizer(ckpt), ckpt["arch"], ckpt["arch_kwargs"], ckpt.get("meta", {}))
 
 
-def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_lrr: bool = False, **meta) -> Path:
+def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_lrr: bool = False,
+                       precise_bn: int = 0, bn_cache: str | os.PathLike | None = None, **meta) -> Path:
     """Write a copy of a training checkpoint without its optimiser state; ``meta`` is merged in.
 
     The LRR head is dropped (an inference-only file) unless ``keep_lrr``: then the copy is a warm-start
-    point for ``ddfa train``'s ``init_from`` whose landmark head is already trained.
+    point for ``ddfa train``'s ``init_from`` whose landmark head is already trained. ``precise_bn`` > 0
+    re-estimates the BatchNorm statistics on that many crops, drawn as the checkpoint's own training
+    config draws them, from ``bn_cache`` or the config's cache (``ddfa.train.precise_bn``).
     """
     from ddfa.errors import ModelError
 
     if keep_lrr and not any(k.startswith("lrr") for k in read_checkpoint(src)["state_dict"]):
         raise ModelError(f"{src} has no LRR head to keep (it was trained with lrr = false or already stripped)")
     reg = load_regressor(src, lrr=keep_lrr)
+    if precise_bn > 0:
+        from ddfa.train.config import TrainConfig
+        from ddfa.train.precise_bn import precise_batchnorm
+
+        if "config" not in reg.meta:
+            raise ModelError(f"{src} records no training config to draw precise-BatchNorm crops with")
+        cfg = TrainConfig(**reg.meta["config"])
+        used = precise_batchnorm(reg.net, cfg, precise_bn, bn_cache)
+        meta = {"precise_bn": {"samples": used, "cache": str(bn_cache or cfg.cache)}, **meta}
     return save_checkpoint(dst, reg.net, reg.normalizer, reg.arch, reg.arch_kwargs, meta={**reg.meta, **meta})

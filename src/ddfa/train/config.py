@@ -59,6 +59,7 @@ class TrainConfig:
     freeze_bn: bool = False  # BatchNorm in eval mode (exact DDP equivalence on CPU)
     init_from: str = ""  # start from these weights (e.g. VDC fine-tuned from fWPDC)
     val_batches: int = 0  # 0 = the whole validation split
+    precise_bn: int = 0  # > 0: before each validation, re-estimate BatchNorm statistics on this many crops
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):

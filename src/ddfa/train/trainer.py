@@ -29,6 +29,7 @@ from ddfa.nets import create_model
 from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
 from ddfa.train.clips import ClipSynthesizer, OutOfPlane, Source
 from ddfa.train.config import TrainConfig
+from ddfa.train.precise_bn import first_frame_synthesizer, recalibrate_batchnorm
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -265,7 +266,12 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------
     def _validate_and_keep_best(self, **row) -> Validation | None:
-        """Validate the current weights, log the row and save ``best.pt`` if they beat the best so far."""
+        """Validate the current weights, log the row and save ``best.pt`` if they beat the best so far.
+        With ``precise_bn``, the BatchNorm statistics are re-estimated first (training-mode steps are
+        unaffected: they normalise by batch statistics)."""
+        if self.cfg.precise_bn > 0:
+            recalibrate_batchnorm(self.net, self.dataset.source, self.cfg.precise_bn, seed=self.cfg.seed,
+                                  synth=first_frame_synthesizer(self.cfg, self.face))
         result = self.validate()
         row = {"epoch": self.epoch, "step": self.step, **row}
         if result is not None:
