@@ -84,9 +84,13 @@ def _normalizer(ckpt: dict) -> Normalizer:
 
 def load_regressor(path: str | os.PathLike, lrr: bool = False) -> Regressor:
     """Rebuild the network of a checkpoint (LRR head only if ``lrr``) in eval mode."""
+    from ddfa.errors import ModelError
+
     ckpt = read_checkpoint(path)
     net = create_model(ckpt["arch"], **ckpt["arch_kwargs"], lrr=lrr)
     state = ckpt["state_dict"]
+    if lrr and not any(k.startswith("lrr") for k in state):
+        raise ModelError(f"{path} has no LRR head (it was trained with lrr = false or already stripped)")
     if not lrr:
         state = {k: v for k, v in state.items() if not k.startswith("lrr")}
     net.load_state_dict(state)
@@ -103,12 +107,9 @@ def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_lrr:
     re-estimates the BatchNorm statistics on that many crops, drawn as the checkpoint's own training
     config draws them, from ``bn_cache`` or the config's cache (``ddfa.train.precise_bn``).
     """
-    from ddfa.errors import ModelError
-
-    if keep_lrr and not any(k.startswith("lrr") for k in read_checkpoint(src)["state_dict"]):
-        raise ModelError(f"{src} has no LRR head to keep (it was trained with lrr = false or already stripped)")
     reg = load_regressor(src, lrr=keep_lrr)
     if precise_bn > 0:
+        from ddfa.errors import ModelError
         from ddfa.train.config import TrainConfig
         from ddfa.train.precise_bn import precise_batchnorm
 
