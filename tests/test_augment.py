@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from ddfa.data.augment import (
+    Appearance,
+    apply_appearance,
     compose_affines,
     gaussian_noise,
     motion_blur,
     motion_kernel,
+    random_appearance,
     similarity_jitter,
     similarity_matrix,
     transform_points,
@@ -171,3 +174,46 @@ def test_motion_blur_keeps_the_centroid_and_is_deterministic():
     assert horizontal[33].std() > horizontal[:, 30].std()  # spread along x, not y
     with pytest.raises(InputError):
         motion_kernel(0.5, 0.0)
+
+
+def _texture(seed=0, size=120):
+    """A smooth colour image with fine detail: a gradient plus a checkerboard."""
+    y, x = np.mgrid[:size, :size]
+    base = np.stack([x, y, (x + y) / 2], -1) / size * 160 + 40
+    return np.clip(base + 30 * ((x // 2 + y // 2) % 2)[..., None], 0, 255).astype(np.uint8)
+
+
+def test_identity_appearance_is_a_no_op():
+    img = _texture()
+    np.testing.assert_array_equal(apply_appearance(img, Appearance()), img)
+    look = random_appearance(np.random.default_rng(0), strength=0.0, downscale=1.0, jpeg=0)
+    assert look == Appearance()  # strength 0: no colour change, and never grey
+    np.testing.assert_array_equal(apply_appearance(img, look), img)
+
+
+def test_appearance_components_do_what_they_say():
+    img = _texture()
+    grey = apply_appearance(img, Appearance(saturation=0.0)).astype(int)
+    assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 1 and np.abs(grey[..., 1] - grey[..., 2]).max() <= 1
+    assert abs(grey.mean() - img.mean()) < 1.0  # greying keeps the brightness
+    bright = apply_appearance(img, Appearance(gain=(1.2, 1.2, 1.2)))
+    assert bright.mean() > img.mean() * 1.1
+    flat = apply_appearance(img, Appearance(contrast=0.5))
+    assert flat.std() < img.std() * 0.6 and abs(flat.mean() - img.mean()) < 2.0
+    detail = lambda a: np.abs(np.diff(a.astype(float), axis=1)).mean()  # noqa: E731
+    low = apply_appearance(img, Appearance(downscale=3.0))
+    assert low.shape == img.shape and detail(low) < 0.5 * detail(img)
+    jpeg = apply_appearance(img, Appearance(jpeg=10))
+    assert jpeg.shape == img.shape and 0 < np.abs(jpeg.astype(int) - img).mean() < 20
+
+
+def test_random_appearance_is_seeded_and_bounded():
+    a = [random_appearance(np.random.default_rng(s)) for s in range(50)]
+    assert a[0] == random_appearance(np.random.default_rng(0)) and a[0] != a[1]
+    assert all(1.0 <= x.downscale <= 3.0 and 30 <= x.jpeg <= 95 and 0.7 - 1e-9 <= x.gamma <= 1.4 + 1e-9
+               for x in a)
+    assert all(0.6 < g < 1.45 for x in a for g in x.gain)
+    with pytest.raises(InputError):
+        random_appearance(np.random.default_rng(0), downscale=0.5)
+    with pytest.raises(InputError):
+        apply_appearance(np.zeros((8, 8), np.uint8), Appearance())

@@ -70,6 +70,21 @@ def test_clip_labels_follow_the_image(face_model, faces):
     assert max(np.abs(c - cols[0]).max() for c in cols) < 60
 
 
+def test_clip_appearance_is_one_look_per_clip(faces):
+    """With ``appearance = 1`` every clip is re-coloured, all its frames alike: frame-to-frame colour
+    ratios stay those of the plain clip, while the clip as a whole changes; labels do not move."""
+    cfg = AugmentConfig(clip_len=3, step_yaw=0, step_pitch=0, noise=0, blur=0, step_scale=0, step_angle=0,
+                        step_shift=0, appearance=1.0, downscale=1.0, jpeg=0)
+    img, p = faces.get(0)
+    plain_images, plain_params = ClipSynthesizer(dataclasses.replace(cfg, appearance=0.0))(
+        np.random.default_rng(2), img, p)
+    images, params = ClipSynthesizer(cfg)(np.random.default_rng(2), img, p)
+    np.testing.assert_array_equal(params, plain_params)  # the look is drawn after the moves
+    assert np.abs(images.astype(int) - plain_images).mean() > 2  # recoloured
+    for j in (1, 2):  # no steps: every frame is the first, so every frame got the same look
+        np.testing.assert_array_equal(images[j], images[0])
+
+
 @pytest.mark.parametrize("angle", [0.0, 40.0])
 def test_recrop_frames_rolled_faces_like_the_crop_policy(face_model, faces, angle):
     """With ``recrop`` and no jitter, a rolled face's 68-point box fills the crop exactly as

@@ -26,7 +26,8 @@ from ddfa.morphable import layout
 
 __all__ = [
     "WarpedSample", "similarity_matrix", "similarity_jitter", "compose_affines", "transform_points",
-    "warp_params", "warp_sample", "gaussian_noise", "motion_kernel", "motion_blur",
+    "warp_params", "warp_sample", "gaussian_noise", "motion_kernel", "motion_blur", "Appearance",
+    "random_appearance", "apply_appearance",
 ]
 
 
@@ -248,3 +249,64 @@ def motion_blur(rng: np.random.Generator, image: np.ndarray, length: float, angl
     if angle is None:
         angle = float(rng.uniform(0.0, 180.0))
     return cv2.filter2D(image, -1, motion_kernel(length, angle), borderType=cv2.BORDER_REFLECT)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """One camera's look: applied to every frame of a clip, so a clip stays consistent.
+
+    ``gain`` (3,) per-channel multipliers (brightness and white balance), ``contrast`` about the
+    image mean, ``saturation`` (0 = grey), ``gamma``, ``downscale`` (>= 1: the crop is shrunk by
+    this factor and scaled back, a low-resolution face) and ``jpeg`` quality (0 = no re-encoding).
+    None of it moves the face, so labels are unchanged.
+    """
+
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    contrast: float = 1.0
+    saturation: float = 1.0
+    gamma: float = 1.0
+    downscale: float = 1.0
+    jpeg: int = 0
+
+
+def random_appearance(rng: np.random.Generator, strength: float = 1.0, downscale: float = 3.0,
+                      jpeg: int = 30) -> Appearance:
+    """Draw an :class:`Appearance`: brightness and contrast +-30 %, white balance +-10 %, gamma
+    0.7-1.4 and saturation 0-1.3, all scaled by ``strength`` (0 = identity), a grey image one time in
+    ten, a downscale factor uniform in [1, ``downscale``] and a JPEG quality uniform in [``jpeg``, 95]
+    (``jpeg = 0``: none)."""
+    if strength < 0 or downscale < 1 or not 0 <= jpeg <= 95:
+        raise InputError(f"appearance needs strength >= 0, downscale >= 1 and jpeg in [0, 95], "
+                         f"got {strength}, {downscale}, {jpeg}")
+    u = lambda lo, hi: float(rng.uniform(lo, hi)) * strength  # noqa: E731
+    brightness = 1 + u(-0.3, 0.3)
+    gain = tuple(brightness * (1 + u(-0.1, 0.1)) for _ in range(3))
+    saturation = 0.0 if rng.random() < 0.1 * strength else 1 + u(-1.0, 0.3)
+    return Appearance(gain=gain, contrast=1 + u(-0.3, 0.3), saturation=max(saturation, 0.0),
+                      gamma=float(np.exp(u(np.log(0.7), np.log(1.4)))),
+                      downscale=float(rng.uniform(1, downscale)),
+                      jpeg=int(rng.integers(jpeg, 96)) if jpeg else 0)
+
+
+def apply_appearance(image: np.ndarray, look: Appearance) -> np.ndarray:
+    """Apply ``look`` to a uint8 ``(H, W, 3)`` image (any channel order); returns a new uint8 image."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"apply_appearance expects a (H, W, 3) uint8 image, got "
+                         f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+    # saturation, contrast (about the mean grey level) and gain are one affine colour map
+    sat = look.saturation * np.eye(3) + (1 - look.saturation) / 3
+    gain = np.asarray(look.gain)[:, None]
+    mean = float(np.mean(cv2.mean(image)[:3]))
+    matrix = np.hstack([gain * look.contrast * sat, gain * (1 - look.contrast) * mean])
+    out = cv2.transform(image, matrix)
+    lut = np.round(255.0 * (np.arange(256) / 255.0) ** look.gamma).astype(np.uint8)
+    out = cv2.LUT(out, lut)
+    if look.downscale > 1.01:
+        h, w = out.shape[:2]
+        small = cv2.resize(out, (max(1, round(w / look.downscale)), max(1, round(h / look.downscale))),
+                           interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if look.jpeg:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out

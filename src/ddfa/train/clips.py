@@ -5,7 +5,9 @@ Every sample drawn from a source becomes a clip of ``clip_len`` frames
 random in-plane similarity. Frame j is frame j-1 moved by a small similarity T and,
 when an out-of-plane operator is given, a small face-profiling rotation F; each
 frame is then degraded by Gaussian noise P and motion blur M (``x'_j = (M o P)(x_j)``,
-``x_j = (T o F)(x_{j-1})``). Labels move exactly with the image.
+``x_j = (T o F)(x_{j-1})``). Labels move exactly with the image. Optionally, a share of the clips
+first gets one random camera look (colour, contrast, gamma, low resolution, JPEG; the same for all
+its frames), to narrow the gap between 300-W's photos and other cameras.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class ClipSynthesizer:
             moved = augment.warp_sample(img, self._similarity(rng, c.step_scale, c.step_angle, c.step_shift), params=p)
             images.append(moved.image)
             labels.append(moved.params)
+        if c.appearance > 0 and rng.random() < c.appearance:
+            look = augment.random_appearance(rng, c.appearance_strength, c.downscale, c.jpeg)
+            images = [augment.apply_appearance(img, look) for img in images]
         if c.video:
             for j, img in enumerate(images):
                 img = augment.gaussian_noise(rng, img, rng.uniform(0, c.noise))

@@ -16,7 +16,8 @@ LOSSES = ("vdc", "wpdc", "fwpdc", "vanilla-joint", "meta-joint")
 class AugmentConfig:
     """Online augmentation. The first frame of every sample gets a random in-plane similarity;
     with ``video`` on, each sample becomes a clip of ``clip_len`` frames, each moved from the last by
-    a small similarity (and a small out-of-plane rotation by face profiling), plus noise and blur."""
+    a small similarity (and a small out-of-plane rotation by face profiling), plus noise and blur.
+    With ``appearance`` > 0, that share of samples also gets one random camera look (all its frames)."""
 
     scale: float = 0.08  # first frame: relative scale jitter (uniform +-)
     angle: float = 12.0  # degrees
@@ -32,6 +33,10 @@ class AugmentConfig:
     oop_prob: float = 0.3  # share of clips that get the (costlier) out-of-plane steps
     noise: float = 4.0  # max Gaussian noise sigma, grey levels
     blur: float = 5.0  # max motion blur length, pixels
+    appearance: float = 0.0  # share of clips given a random camera look (colour, contrast, low resolution, JPEG)
+    appearance_strength: float = 1.0  # scales the colour and contrast ranges (ddfa.data.augment.random_appearance)
+    downscale: float = 3.0  # max low-resolution factor of such a clip
+    jpeg: int = 30  # min JPEG quality of such a clip (0: no re-encoding)
 
 
 @dataclass
