@@ -51,6 +51,14 @@ def test_align_end_to_end(tmp_path, capsys, placeholder_weights):
         assert (out / f"emma_face{i}.png").is_file() and (out / f"emma_face{i}.mtl").is_file()
     assert "3 face(s)" in err
     assert not list(out.glob(".*"))  # no temporary files
+    # the flip test finds the same faces and moves their landmarks only a little
+    code, _, err = run(capsys, "align", media("images", "emma.jpg"), "-o", tmp_path / "flip", "--export", "json",
+                       "--weights", placeholder_weights, "--flip-test")
+    assert code == 0, err
+    flipped = json.loads((tmp_path / "flip" / "emma.json").read_text())["faces"]
+    for a, b in zip(result["faces"], flipped):
+        assert a["box"] == b["box"]
+        assert 0 < np.abs(np.subtract(a["landmarks_3d"], b["landmarks_3d"])[:, :2]).max() < 0.2 * (a["box"][2] - a["box"][0])
 
 
 @pytest.fixture

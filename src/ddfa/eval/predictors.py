@@ -161,11 +161,22 @@ def predictor_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make_predictor(name: str, model: FaceModel | None = None, weights: str | Path | None = None) -> LandmarkPredictor:
-    """Build a registered predictor (``model`` defaults to the bundled face model)."""
+def make_predictor(name: str, model: FaceModel | None = None, weights: str | Path | None = None,
+                   flip_test: bool = False) -> LandmarkPredictor:
+    """Build a registered predictor (``model`` defaults to the bundled face model). With ``flip_test``,
+    a :class:`ParamsPredictor` regresses each crop and its mirror image and averages the two
+    (:class:`ddfa.pipeline.regressor.FlipTestRegressor`)."""
     if name not in _REGISTRY:
         raise InputError(f"unknown predictor '{name}'; choose one of: {', '.join(predictor_names())}")
-    return _REGISTRY[name](model or FaceModel.load(), None if weights is None else Path(weights))
+    model = model or FaceModel.load()
+    predictor = _REGISTRY[name](model, None if weights is None else Path(weights))
+    if flip_test:
+        if not isinstance(predictor, ParamsPredictor):
+            raise InputError(f"the flip test needs a predictor that regresses parameters; '{name}' does not")
+        from ddfa.pipeline.regressor import FlipTestRegressor
+
+        predictor.regress = FlipTestRegressor(predictor.regress, model)
+    return predictor
 
 
 @register_predictor("mean-shape")

