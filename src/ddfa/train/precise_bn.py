@@ -21,7 +21,8 @@ from ddfa.train.clips import ClipSynthesizer, Source
 from ddfa.train.config import TrainConfig
 
 
-def _batchnorms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+def batchnorms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of ``net``."""
     return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
@@ -37,7 +38,7 @@ def recalibrate_batchnorm(net: nn.Module, source: Source, samples: int = 4096, s
     rounded down to whole batches. Weights are untouched and the net is left in eval mode.
     Returns the number of crops used.
     """
-    layers = _batchnorms(net)
+    layers = batchnorms(net)
     if not layers:
         return 0
     n = min(samples, len(source))

@@ -29,7 +29,7 @@ from ddfa.nets import create_model
 from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
 from ddfa.train.clips import ClipSynthesizer, OutOfPlane, Source
 from ddfa.train.config import TrainConfig
-from ddfa.train.precise_bn import first_frame_synthesizer, recalibrate_batchnorm
+from ddfa.train.precise_bn import batchnorms, first_frame_synthesizer, recalibrate_batchnorm
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -168,9 +168,8 @@ class Trainer:
         """The training loss ``kind`` of a batch; target params are raw (vertex frame)."""
         self.model.train()
         if self.cfg.freeze_bn:
-            for m in self.net.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+            for m in batchnorms(self.net):
+                m.eval()
         out = self.model(images)
         pred_n, lm = out if self.cfg.lrr else (out, None)
         pred = pred_n * self.std + self.mean
