@@ -301,12 +301,12 @@ def apply_appearance(image: np.ndarray, look: Appearance) -> np.ndarray:
     out = cv2.transform(image, matrix)
     lut = np.round(255.0 * (np.arange(256) / 255.0) ** look.gamma).astype(np.uint8)
     out = cv2.LUT(out, lut)
-    if look.downscale > 1.01:
-        h, w = out.shape[:2]
-        small = cv2.resize(out, (max(1, round(w / look.downscale)), max(1, round(h / look.downscale))),
-                           interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    h, w = out.shape[:2]
+    small = (max(1, round(w / look.downscale)), max(1, round(h / look.downscale)))
+    if small != (w, h):
+        out = cv2.resize(cv2.resize(out, small, interpolation=cv2.INTER_AREA), (w, h),
+                         interpolation=cv2.INTER_LINEAR)
     if look.jpeg:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
+        buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])[1]
         out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return out
