@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddfa.data.augment import similarity_matrix, warp_sample
+from ddfa.data.augment import policy_framed, similarity_matrix, warp_sample
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.nets.checkpoint import load_regressor
-from ddfa.train.clips import policy_framed
 from ddfa.train.sources import CacheSource
 
 

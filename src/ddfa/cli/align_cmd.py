@@ -48,7 +48,7 @@ def positive_int(text: str) -> int:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model, --backend, --weights, --threads, --flip-test."""
+    """--model, --backend, --weights, --threads, --flip-test, --upright."""
     from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
 
     g = p.add_argument_group("model")
@@ -59,13 +59,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
     g.add_argument("--flip-test", action="store_true",
                    help="also regress each face's mirror image and average (more accurate, 2x network time)")
+    g.add_argument("--upright", action="store_true",
+                   help="regress tilted heads (over 10 degrees of roll) again, turned upright in their crop")
 
 
 def make_aligner(args):
     from ddfa.pipeline import FaceAligner
 
     return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
-                       flip_test=args.flip_test)
+                       flip_test=args.flip_test, upright=args.upright)
 
 
 def register(sub) -> None:

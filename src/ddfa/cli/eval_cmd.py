@@ -46,6 +46,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, default=None, help="weights file, for predictors that take one")
     p.add_argument("--flip-test", action="store_true",
                    help="also regress each crop's mirror image and average the two (network predictor)")
+    p.add_argument("--upright", action="store_true",
+                   help="regress tilted heads again, turned upright in their crop (network predictor)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick runs)")
     p.add_argument("-o", "--out", type=Path, default=None, help="output folder for the report files")
 
@@ -62,11 +64,11 @@ def _setup(args, exact_only: bool = False):
         if args.limit < 1:
             raise InputError(f"--limit must be at least 1, got {args.limit}")
         data = data.subset(slice(0, args.limit))
-    return data, make_predictor(args.predictor, weights=args.weights, flip_test=args.flip_test)
+    return data, make_predictor(args.predictor, weights=args.weights, flip_test=args.flip_test, upright=args.upright)
 
 
 def _name(args) -> str:
-    return args.predictor + (" (flip test)" if args.flip_test else "")
+    return args.predictor + (" (flip test)" if args.flip_test else "") + (" (upright)" if args.upright else "")
 
 
 def _finish(report, out: Path | None) -> int:

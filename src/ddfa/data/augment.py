@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from ddfa.errors import InputError
-from ddfa.morphable import layout
+from ddfa.morphable import FaceModel, layout
+from ddfa.morphable.frames import CROP_SIZE, roi_from_landmarks
 
 __all__ = [
     "WarpedSample", "similarity_matrix", "similarity_jitter", "compose_affines", "transform_points",
@@ -155,6 +156,13 @@ def warp_params(params: np.ndarray, affine: np.ndarray, height: int = 120) -> np
     T2 = ext @ T
     T2[..., :2, 3] += av[..., 2]
     return layout.join(T2, layout.shape_coeffs(params)).astype(np.float32)
+
+
+def policy_framed(model: FaceModel, params: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """The crop-frame affine (2, 3) that applies ``move`` (2, 3) to a crop and then frames the moved
+    face's 68-point box as the crop policy does (``roi_from_landmarks``); params (62,) vertex frame."""
+    pts = model.vertices(params[None], dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
+    return compose_affines(roi_from_landmarks(transform_points(move, pts)).affine(), move)
 
 
 @dataclass(frozen=True)

@@ -162,20 +162,24 @@ def predictor_names() -> list[str]:
 
 
 def make_predictor(name: str, model: FaceModel | None = None, weights: str | Path | None = None,
-                   flip_test: bool = False) -> LandmarkPredictor:
+                   flip_test: bool = False, upright: bool = False) -> LandmarkPredictor:
     """Build a registered predictor (``model`` defaults to the bundled face model). With ``flip_test``,
     a :class:`ParamsPredictor` regresses each crop and its mirror image and averages the two
-    (:class:`ddfa.pipeline.regressor.FlipTestRegressor`)."""
+    (:class:`ddfa.pipeline.regressor.FlipTestRegressor`); with ``upright``, tilted heads are regressed
+    again turned upright (:class:`ddfa.pipeline.regressor.UprightRegressor`)."""
     if name not in _REGISTRY:
         raise InputError(f"unknown predictor '{name}'; choose one of: {', '.join(predictor_names())}")
     model = model or FaceModel.load()
     predictor = _REGISTRY[name](model, None if weights is None else Path(weights))
-    if flip_test:
-        if not isinstance(predictor, ParamsPredictor):
-            raise InputError(f"the flip test needs a predictor that regresses parameters; '{name}' does not")
-        from ddfa.pipeline.regressor import FlipTestRegressor
+    if (flip_test or upright) and not isinstance(predictor, ParamsPredictor):
+        what = "the flip test" if flip_test else "the upright pass"
+        raise InputError(f"{what} needs a predictor that regresses parameters; '{name}' does not")
+    from ddfa.pipeline.regressor import FlipTestRegressor, UprightRegressor
 
+    if flip_test:
         predictor.regress = FlipTestRegressor(predictor.regress, model)
+    if upright:
+        predictor.regress = UprightRegressor(predictor.regress, model)
     return predictor
 
 

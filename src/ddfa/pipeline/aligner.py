@@ -14,7 +14,8 @@ from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
 from ddfa.pipeline.crop import check_boxes, crop_faces, roi_from_box
 from ddfa.pipeline.face import Face, build_faces
-from ddfa.pipeline.regressor import MODEL_NAMES, FlipTestRegressor, ParamRegressor, load_param_regressor
+from ddfa.pipeline.regressor import (MODEL_NAMES, FlipTestRegressor, ParamRegressor, UprightRegressor,
+                                     load_param_regressor)
 
 __all__ = ["FaceAligner"]
 
@@ -34,6 +35,9 @@ class FaceAligner:
         face_model: the 3DMM decoding the parameters; default: the bundled one.
         flip_test: also regress each face's mirror image and average the two (about 2.5 % lower
             NME on AFLW2000-3D, twice the network time; see the README).
+        upright: regress a head tilted by over 10 degrees again, turned upright inside its crop
+            (:class:`~ddfa.pipeline.regressor.UprightRegressor`; a second or third network pass for
+            those faces only; far lower error on strongly tilted heads, see the README).
 
     Raises:
         ModelError: the weights are missing or unreadable.
@@ -55,11 +59,14 @@ class FaceAligner:
         detector: FaceDetector | None = None,
         face_model: FaceModel | None = None,
         flip_test: bool = False,
+        upright: bool = False,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
         self.regressor: ParamRegressor = load_param_regressor(model, backend, weights, threads)
         if flip_test:
             self.regressor = FlipTestRegressor(self.regressor, self.face_model)
+        if upright:
+            self.regressor = UprightRegressor(self.regressor, self.face_model)
         self.backend = backend
         self.threads = threads
         self._detector = detector

@@ -12,6 +12,8 @@ each crop's vertex frame, see :mod:`ddfa.morphable.frames`):
 
 :class:`FlipTestRegressor` wraps either: it also regresses each crop's mirror image and
 averages the two predictions (a test-time augmentation; twice the network time).
+:class:`UprightRegressor` wraps any of them: a tilted head is turned upright inside its crop
+and regressed again (the network was trained on up to 25 degrees of roll).
 
 Weights are found by model name among the bundled files
 (``ddfa/assets/<model>.onnx`` and ``<model>.pt``) or given as a path. When the
@@ -28,15 +30,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from ddfa._onnx import cpu_session
 from ddfa.atomic import atomic_path
+from ddfa.data.augment import compose_affines, policy_framed, similarity_matrix, warp_params
 from ddfa.data.flip import flip_params
 from ddfa.errors import DDFAError, InputError, ModelError
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import CROP_SIZE
-from ddfa.morphable.layout import N_PARAMS
+from ddfa.morphable.layout import N_PARAMS, pose_matrix
+from ddfa.morphable.pose import decompose
 
 __all__ = [
     "BACKENDS",
@@ -45,6 +50,7 @@ __all__ = [
     "OnnxRegressor",
     "ParamRegressor",
     "TorchRegressor",
+    "UprightRegressor",
     "bundled_weights",
     "cache_dir",
     "export_regressor_onnx",
@@ -189,6 +195,56 @@ class FlipTestRegressor:
         both = np.asarray(self.regressor(np.concatenate([crops, crops[:, :, ::-1]])), dtype=np.float32)
         n = len(crops)
         return ((both[:n] + flip_params(both[n:], CROP_SIZE, self.face_model)) / 2).astype(np.float32)
+
+
+def in_plane_angle(params: np.ndarray) -> np.ndarray:
+    """``(B, 62)`` vertex-frame params -> ``(B,)`` float64 in-plane rotation of the head in degrees,
+    counter-clockwise on screen: the angle of the face's up axis projected on the image. Unlike the
+    Euler roll it stays meaningful in profile views."""
+    R = decompose(pose_matrix(np.asarray(params, np.float64)))[1]
+    return np.degrees(np.arctan2(-R[:, 0, 1], R[:, 1, 1]))
+
+
+class UprightRegressor:
+    """Upright pass for tilted heads, a deterministic two-step crop refinement.
+
+    A face whose predicted in-plane rotation exceeds ``min_roll`` degrees is rotated upright
+    inside its crop and re-framed by the crop policy (as training frames rolled faces), regressed
+    again, and the prediction is mapped back to the input crop's vertex frame exactly
+    (:func:`ddfa.data.augment.warp_params`). This repeats up to ``passes`` times on the faces
+    still tilted. Upright faces cost nothing extra. ``min_roll = 10`` and ``passes = 2`` were
+    chosen on held-out 300-W crops (``benchmarks/val_roll.py --upright``).
+    """
+
+    def __init__(self, regressor: ParamRegressor, face_model: FaceModel | None = None,
+                 min_roll: float = 10.0, passes: int = 2) -> None:
+        if min_roll < 0 or passes < 1:
+            raise InputError(f"the upright pass needs min_roll >= 0 and passes >= 1, got {min_roll}, {passes}")
+        self.regressor = regressor
+        self.face_model = face_model or FaceModel.load()
+        self.min_roll, self.passes = float(min_roll), int(passes)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        crops = _check_crops(crops)
+        params = np.array(self.regressor(crops), dtype=np.float32)
+        to_crop = np.tile(np.eye(3)[:2], (len(crops), 1, 1))  # input crop -> the crop last regressed
+        active = np.arange(len(crops))
+        centre = (CROP_SIZE - 1) / 2
+        for _ in range(self.passes):
+            current = warp_params(params[active], to_crop[active], height=CROP_SIZE)
+            roll = in_plane_angle(current)
+            tilted = np.abs(roll) > self.min_roll
+            active, current, roll = active[tilted], current[tilted], roll[tilted]
+            if not len(active):
+                break
+            for i, p, r in zip(active, current, roll):
+                turn = similarity_matrix(1.0, -r, 0.0, 0.0, centre=(centre, centre))
+                to_crop[i] = compose_affines(policy_framed(self.face_model, p, turn), to_crop[i])
+            upright = np.stack([cv2.warpAffine(crops[i], to_crop[i], (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_REPLICATE) for i in active])
+            back = np.stack([cv2.invertAffineTransform(a) for a in to_crop[active]])
+            params[active] = warp_params(self.regressor(upright), back, height=CROP_SIZE)
+        return params
 
 
 def load_param_regressor(

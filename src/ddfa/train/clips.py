@@ -18,7 +18,7 @@ import numpy as np
 
 from ddfa.data import augment
 from ddfa.morphable import FaceModel
-from ddfa.morphable.frames import CROP_SIZE, roi_from_landmarks
+from ddfa.morphable.frames import CROP_SIZE
 from ddfa.train.config import AugmentConfig
 
 OutOfPlane = Callable[[np.ndarray, np.ndarray, float, float], tuple[np.ndarray, np.ndarray]]
@@ -57,7 +57,7 @@ class ClipSynthesizer:
         centre = (CROP_SIZE - 1) / 2
         rot = augment.similarity_matrix(1.0, rng.uniform(-c.angle, c.angle), 0.0, 0.0, centre=(centre, centre))
         jitter = self._similarity(rng, c.scale, 0.0, c.shift)
-        return augment.compose_affines(jitter, policy_framed(self.model, params, rot))
+        return augment.compose_affines(jitter, augment.policy_framed(self.model, params, rot))
 
     def __call__(self, rng: np.random.Generator, image: np.ndarray, params: np.ndarray):
         """-> images (L, 120, 120, 3) uint8, params (L, 62) float32."""
@@ -83,10 +83,3 @@ class ClipSynthesizer:
                     img = augment.motion_blur(rng, img, rng.uniform(1, c.blur))
                 images[j] = img
         return np.stack(images), np.stack(labels).astype(np.float32)
-
-
-def policy_framed(model: FaceModel, params: np.ndarray, move: np.ndarray) -> np.ndarray:
-    """The crop-frame affine (2, 3) that applies ``move`` (2, 3) to a crop and then frames the moved
-    face's 68-point box as the crop policy does (``roi_from_landmarks``); params (62,) vertex frame."""
-    pts = model.vertices(params[None], dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
-    return augment.compose_affines(roi_from_landmarks(augment.transform_points(move, pts)).affine(), move)
