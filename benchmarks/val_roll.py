@@ -1,23 +1,23 @@
 """Robustness to head roll on the held-out 300-W split (no AFLW2000-3D involved).
 
-    python benchmarks/val_roll.py WEIGHTS [WEIGHTS ...] [--cache ../cache] [--n 600] [--rolls 0 15 30 45]
+    python benchmarks/val_roll.py WEIGHTS [WEIGHTS ...] [--cache ../cache] [--n 600] [--rolls 0 15 30 45] [--upright]
 
 Each validation crop is rolled by +-r degrees and re-framed as the crop policy frames the
 rolled face's 68-point box (what inference does with a tilted head); the labels move
 exactly with it. Prints the 68-point NME (% of the ground-truth box) per roll for every
-weights file, and the ratio of each to the first file, measured in the same run.
+weights file, and the ratio of each to the first file, measured in the same run. With ``--upright``,
+each file is also run with the upright pass (``ddfa.pipeline.regressor.UprightRegressor``).
 """
 
 import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ddfa.data.augment import policy_framed, similarity_matrix, warp_sample
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import CROP_SIZE
-from ddfa.nets.checkpoint import load_regressor
+from ddfa.pipeline.regressor import TorchRegressor, UprightRegressor
 from ddfa.train.sources import CacheSource
 
 
@@ -47,21 +47,25 @@ def main():
     ap.add_argument("--n", type=int, default=600, help="validation samples per roll (default: %(default)s)")
     ap.add_argument("--rolls", type=float, nargs="+", default=[0, 15, 30, 45])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--upright", action="store_true", help="also run each file with the upright pass")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     model, val = FaceModel.load(), CacheSource(args.cache, "val")
     n = min(args.n, len(val))
-    regs = [load_regressor(w) for w in args.weights]
+    names, regs = [], []
+    for w in args.weights:
+        reg = TorchRegressor(w, threads=args.threads)
+        names.append(str(w)), regs.append(reg)
+        if args.upright:
+            names.append(f"{w} (upright)"), regs.append(UprightRegressor(reg, model))
     table = np.zeros((len(regs), len(args.rolls)))
     for j, roll in enumerate(args.rolls):
         crops, gt = rolled_split(val, model, n, roll)
-        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
         for i, reg in enumerate(regs):
-            table[i, j] = nme(model, np.concatenate([reg(x[s:s + 128]) for s in range(0, n, 128)]), gt)
+            table[i, j] = nme(model, np.concatenate([reg(crops[s:s + 128]) for s in range(0, n, 128)]), gt)
     print(f"NME % on {n} held-out 300-W crops, rolled by +-r degrees and re-framed by the crop policy\n")
     print("| weights | " + " | ".join(f"roll {r:g}" for r in args.rolls) + " | mean | vs first |")
     print("|---" * (len(args.rolls) + 3) + "|")
-    for i, w in enumerate(args.weights):
+    for i, w in enumerate(names):
         print(f"| {w} | " + " | ".join(f"{v:.2f}" for v in table[i])
               + f" | {table[i].mean():.2f} | {table[i].mean() / table[0].mean():.2f}x |")
 
