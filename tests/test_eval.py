@@ -341,38 +341,20 @@ def test_cli_eval(tmp_path, capsys):
     assert "upright pass needs a predictor that regresses" in capsys.readouterr().err
 
 
-def test_cli_eval_flip_test(tmp_path, capsys):
-    """--flip-test runs the shipped network on each crop and its mirror; on 64 AFLW2000-3D crops the
-    averaged prediction is no worse than one pass."""
+@pytest.mark.parametrize("flag, label", [("--flip-test", "flip test"), ("--upright", "upright")])
+def test_cli_eval_test_time_options(tmp_path, capsys, flag, label):
+    """--flip-test (each crop and its mirror) and --upright (tilted heads again, turned upright) run the
+    shipped network; on 64 AFLW2000-3D crops either is no worse than one pass."""
     from _placeholder_weights import bundled_weights_or_skip
 
     weights = bundled_weights_or_skip("mobilenet_v1_0.5")
     data = shared_path("aflw2000-3d")
     nme = {}
-    for flip in (False, True):
-        out = tmp_path / str(flip)
+    for on in (False, True):
+        out = tmp_path / str(on)
         args = ["eval", "aflw2000", "--data", str(data), "--predictor", "network", "--weights", str(weights),
-                "--limit", "64", "-o", str(out)] + (["--flip-test"] if flip else [])
+                "--limit", "64", "-o", str(out)] + ([flag] if on else [])
         assert main(args) == 0
-        report = json.loads((out / "report.json").read_text())
-        nme[flip] = report["nme"]["aligned"]["mean"]
-    assert "network (flip test)" in capsys.readouterr().out
-    assert nme[True] < nme[False] * 1.02, nme
-
-
-def test_cli_eval_upright(tmp_path, capsys):
-    """--upright runs the shipped network with the upright pass; on 64 AFLW2000-3D crops it is no
-    worse than one pass."""
-    from _placeholder_weights import bundled_weights_or_skip
-
-    weights = bundled_weights_or_skip("mobilenet_v1_0.5")
-    data = shared_path("aflw2000-3d")
-    nme = {}
-    for upright in (False, True):
-        out = tmp_path / str(upright)
-        args = ["eval", "aflw2000", "--data", str(data), "--predictor", "network", "--weights", str(weights),
-                "--limit", "64", "-o", str(out)] + (["--upright"] if upright else [])
-        assert main(args) == 0
-        nme[upright] = json.loads((out / "report.json").read_text())["nme"]["aligned"]["mean"]
-    assert "network (upright)" in capsys.readouterr().out
+        nme[on] = json.loads((out / "report.json").read_text())["nme"]["aligned"]["mean"]
+    assert f"network ({label})" in capsys.readouterr().out
     assert nme[True] < nme[False] * 1.02, nme
