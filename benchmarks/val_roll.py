@@ -51,12 +51,13 @@ def main():
     args = ap.parse_args()
     model, val = FaceModel.load(), CacheSource(args.cache, "val")
     n = min(args.n, len(val))
-    names, regs = [], []
+    runs = []  # (name, regressor)
     for w in args.weights:
         reg = TorchRegressor(w, threads=args.threads)
-        names.append(str(w)), regs.append(reg)
+        runs.append((str(w), reg))
         if args.upright:
-            names.append(f"{w} (upright)"), regs.append(UprightRegressor(reg, model))
+            runs.append((f"{w} (upright)", UprightRegressor(reg, model)))
+    names, regs = zip(*runs)
     table = np.zeros((len(regs), len(args.rolls)))
     for j, roll in enumerate(args.rolls):
         crops, gt = rolled_split(val, model, n, roll)

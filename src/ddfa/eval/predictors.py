@@ -171,15 +171,13 @@ def make_predictor(name: str, model: FaceModel | None = None, weights: str | Pat
         raise InputError(f"unknown predictor '{name}'; choose one of: {', '.join(predictor_names())}")
     model = model or FaceModel.load()
     predictor = _REGISTRY[name](model, None if weights is None else Path(weights))
-    if (flip_test or upright) and not isinstance(predictor, ParamsPredictor):
-        what = "the flip test" if flip_test else "the upright pass"
-        raise InputError(f"{what} needs a predictor that regresses parameters; '{name}' does not")
-    from ddfa.pipeline.regressor import FlipTestRegressor, UprightRegressor
+    if flip_test or upright:
+        if not isinstance(predictor, ParamsPredictor):
+            what = "the flip test" if flip_test else "the upright pass"
+            raise InputError(f"{what} needs a predictor that regresses parameters; '{name}' does not")
+        from ddfa.pipeline.regressor import with_test_time_options
 
-    if flip_test:
-        predictor.regress = FlipTestRegressor(predictor.regress, model)
-    if upright:
-        predictor.regress = UprightRegressor(predictor.regress, model)
+        predictor.regress = with_test_time_options(predictor.regress, model, flip_test, upright)
     return predictor
 
 

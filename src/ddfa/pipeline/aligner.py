@@ -14,8 +14,7 @@ from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
 from ddfa.pipeline.crop import check_boxes, crop_faces, roi_from_box
 from ddfa.pipeline.face import Face, build_faces
-from ddfa.pipeline.regressor import (MODEL_NAMES, FlipTestRegressor, ParamRegressor, UprightRegressor,
-                                     load_param_regressor)
+from ddfa.pipeline.regressor import MODEL_NAMES, ParamRegressor, load_param_regressor, with_test_time_options
 
 __all__ = ["FaceAligner"]
 
@@ -62,11 +61,8 @@ class FaceAligner:
         upright: bool = False,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
-        self.regressor: ParamRegressor = load_param_regressor(model, backend, weights, threads)
-        if flip_test:
-            self.regressor = FlipTestRegressor(self.regressor, self.face_model)
-        if upright:
-            self.regressor = UprightRegressor(self.regressor, self.face_model)
+        self.regressor: ParamRegressor = with_test_time_options(
+            load_param_regressor(model, backend, weights, threads), self.face_model, flip_test, upright)
         self.backend = backend
         self.threads = threads
         self._detector = detector

@@ -35,7 +35,7 @@ import numpy as np
 
 from ddfa._onnx import cpu_session
 from ddfa.atomic import atomic_path
-from ddfa.data.augment import compose_affines, policy_framed, similarity_matrix, warp_params
+from ddfa.data.augment import compose_affines, policy_framed, similarity_matrix, warp_params, warp_sample
 from ddfa.data.flip import flip_params
 from ddfa.errors import DDFAError, InputError, ModelError
 from ddfa.morphable import FaceModel
@@ -54,7 +54,9 @@ __all__ = [
     "bundled_weights",
     "cache_dir",
     "export_regressor_onnx",
+    "in_plane_angle",
     "load_param_regressor",
+    "with_test_time_options",
 ]
 
 MODEL_NAMES = ("mobilenet_v1_0.5", "mobilenet_v1_1.0")  # the first is the default: it measures best (README)
@@ -240,11 +242,21 @@ class UprightRegressor:
             for i, p, r in zip(active, current, roll):
                 turn = similarity_matrix(1.0, -r, 0.0, 0.0, centre=(centre, centre))
                 to_crop[i] = compose_affines(policy_framed(self.face_model, p, turn), to_crop[i])
-            upright = np.stack([cv2.warpAffine(crops[i], to_crop[i], (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                                               borderMode=cv2.BORDER_REPLICATE) for i in active])
+            upright = np.stack([warp_sample(crops[i], to_crop[i]).image for i in active])
             back = np.stack([cv2.invertAffineTransform(a) for a in to_crop[active]])
             params[active] = warp_params(self.regressor(upright), back, height=CROP_SIZE)
         return params
+
+
+def with_test_time_options(regressor: ParamRegressor, face_model: FaceModel, flip_test: bool = False,
+                           upright: bool = False) -> ParamRegressor:
+    """``regressor`` wrapped by :class:`FlipTestRegressor` and then :class:`UprightRegressor`, as asked
+    (each upright pass is then flip-tested too)."""
+    if flip_test:
+        regressor = FlipTestRegressor(regressor, face_model)
+    if upright:
+        regressor = UprightRegressor(regressor, face_model)
+    return regressor
 
 
 def load_param_regressor(
