@@ -1,12 +1,14 @@
 """Robustness to head roll on the held-out 300-W split (no AFLW2000-3D involved).
 
-    python benchmarks/val_roll.py WEIGHTS [WEIGHTS ...] [--cache ../cache] [--n 600] [--rolls 0 15 30 45] [--upright]
+    python benchmarks/val_roll.py WEIGHTS [WEIGHTS ...] [--cache ../cache] [--n 600] [--rolls 0 15 30 45]
+        [--upright [--upright-ramps 0 10]]
 
 Each validation crop is rolled by +-r degrees and re-framed as the crop policy frames the
 rolled face's 68-point box (what inference does with a tilted head); the labels move
 exactly with it. Prints the 68-point NME (% of the ground-truth box) per roll for every
 weights file, and the ratio of each to the first file, measured in the same run. With ``--upright``,
-each file is also run with the upright pass (``ddfa.pipeline.regressor.UprightRegressor``).
+each file is also run with the upright pass (``ddfa.pipeline.regressor.UprightRegressor``), once per
+ramp width given (0 = a hard switch at 10 degrees).
 """
 
 import argparse
@@ -48,6 +50,8 @@ def main():
     ap.add_argument("--rolls", type=float, nargs="+", default=[0, 15, 30, 45])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--upright", action="store_true", help="also run each file with the upright pass")
+    ap.add_argument("--upright-ramps", type=float, nargs="+", default=[10.0],
+                    help="ramp widths of the upright pass's soft switch, degrees (default: %(default)s)")
     args = ap.parse_args()
     model, val = FaceModel.load(), CacheSource(args.cache, "val")
     n = min(args.n, len(val))
@@ -56,7 +60,7 @@ def main():
         reg = TorchRegressor(w, threads=args.threads)
         runs.append((str(w), reg))
         if args.upright:
-            runs.append((f"{w} (upright)", UprightRegressor(reg, model)))
+            runs += [(f"{w} (upright, ramp {r:g})", UprightRegressor(reg, model, ramp=r)) for r in args.upright_ramps]
     names, regs = zip(*runs)
     table = np.zeros((len(regs), len(args.rolls)))
     for j, roll in enumerate(args.rolls):

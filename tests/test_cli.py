@@ -59,12 +59,12 @@ def test_align_end_to_end(tmp_path, capsys, placeholder_weights):
     for a, b in zip(result["faces"], flipped):
         assert a["box"] == b["box"]
         assert 0 < np.abs(np.subtract(a["landmarks_3d"], b["landmarks_3d"])[:, :2]).max() < 0.2 * (a["box"][2] - a["box"][0])
-    # so does the upright pass (emma's faces are near upright, so little or nothing moves)
-    code, _, err = run(capsys, "align", media("images", "emma.jpg"), "-o", tmp_path / "up", "--export", "json",
-                       "--weights", placeholder_weights, "--upright")
+    # so does the bare one-pass network (the upright pass is on by default)
+    code, _, err = run(capsys, "align", media("images", "emma.jpg"), "-o", tmp_path / "one", "--export", "json",
+                       "--weights", placeholder_weights, "--no-upright")
     assert code == 0, err
-    upright = json.loads((tmp_path / "up" / "emma.json").read_text())["faces"]
-    assert [f["box"] for f in upright] == [f["box"] for f in result["faces"]]
+    one_pass = json.loads((tmp_path / "one" / "emma.json").read_text())["faces"]
+    assert [f["box"] for f in one_pass] == [f["box"] for f in result["faces"]]
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from ddfa.pipeline.crop import (
     roi_from_box,
 )
 from ddfa.pipeline.face import crop_pose_matrix, image_pose_matrix
-from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, load_param_regressor
+from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, UprightRegressor, load_param_regressor
 
 from conftest import shared_path as shared  # noqa: E402
 
@@ -149,8 +149,10 @@ def test_onnx_backend_exports_a_pt_once_to_the_cache(tmp_path, placeholder_weigh
 
 def test_backends_agree(placeholder_weights, placeholder_aligner, emma, emma_faces):
     torch_aligner = FaceAligner(weights=placeholder_weights, backend="torch")
-    assert isinstance(torch_aligner.regressor, TorchRegressor)
-    assert isinstance(placeholder_aligner.regressor, OnnxRegressor)
+    # the upright pass (on by default) wraps the backend
+    assert isinstance(torch_aligner.regressor, UprightRegressor)
+    assert isinstance(torch_aligner.regressor.regressor, TorchRegressor)
+    assert isinstance(placeholder_aligner.regressor.regressor, OnnxRegressor)
     faces = torch_aligner.align(emma, boxes=[f.box for f in emma_faces])
     for a, b in zip(faces, emma_faces):
         assert np.abs(a.params - b.params).max() < 1e-3
@@ -332,8 +334,8 @@ def test_flip_test_is_mirror_symmetric_and_close_to_one_pass(emma):
     from ddfa.pipeline.regressor import FlipTestRegressor
 
     bundled_weights_or_skip()
-    plain = FaceAligner()
-    both = FaceAligner(flip_test=True)
+    plain = FaceAligner(upright=False)
+    both = FaceAligner(flip_test=True, upright=False)
     assert isinstance(both.regressor, FlipTestRegressor)
     face = plain.align(emma)[0]
     crops, _ = crop_faces(emma, [face.roi])

@@ -214,17 +214,30 @@ class UprightRegressor:
     inside its crop and re-framed by the crop policy (as training frames rolled faces), regressed
     again, and the prediction is mapped back to the input crop's vertex frame exactly
     (:func:`ddfa.data.augment.warp_params`). This repeats up to ``passes`` times on the faces
-    still tilted. Upright faces cost nothing extra. ``min_roll = 10`` and ``passes = 2`` were
-    chosen on held-out 300-W crops (``benchmarks/val_roll.py --upright``).
+    still tilted. ``min_roll = 10`` and ``passes = 2`` were chosen on held-out 300-W crops
+    (``benchmarks/val_roll.py --upright``).
+
+    The switch is soft: across ``min_roll -+ ramp / 2`` degrees the answer moves linearly from
+    the one-pass parameters to the upright ones, so a head turning through the threshold in a
+    video does not jump (``ramp = 0`` is a hard switch). Faces below ``min_roll - ramp / 2``
+    cost nothing extra and get exactly the one-pass answer.
     """
 
     def __init__(self, regressor: ParamRegressor, face_model: FaceModel | None = None,
-                 min_roll: float = 10.0, passes: int = 2) -> None:
-        if min_roll < 0 or passes < 1:
-            raise InputError(f"the upright pass needs min_roll >= 0 and passes >= 1, got {min_roll}, {passes}")
+                 min_roll: float = 10.0, passes: int = 2, ramp: float = 10.0) -> None:
+        if passes < 1 or ramp < 0 or min_roll - ramp / 2 < 0:
+            raise InputError("the upright pass needs passes >= 1, ramp >= 0 and min_roll >= ramp / 2, "
+                             f"got min_roll {min_roll}, passes {passes}, ramp {ramp}")
         self.regressor = regressor
         self.face_model = face_model or FaceModel.load()
-        self.min_roll, self.passes = float(min_roll), int(passes)
+        self.min_roll, self.passes, self.ramp = float(min_roll), int(passes), float(ramp)
+
+    def weight(self, roll: np.ndarray) -> np.ndarray:
+        """``(B,)`` in-plane angles in degrees -> ``(B,)`` float64 share of the upright answer in [0, 1]."""
+        excess = np.abs(roll) - self.min_roll
+        if self.ramp == 0:
+            return (excess > 0).astype(np.float64)
+        return np.clip(excess / self.ramp + 0.5, 0.0, 1.0)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         crops = _check_crops(crops)
@@ -235,8 +248,9 @@ class UprightRegressor:
         for _ in range(self.passes):
             current = warp_params(params[active], to_crop[active], height=CROP_SIZE)
             roll = in_plane_angle(current)
-            tilted = np.abs(roll) > self.min_roll
-            active, current, roll = active[tilted], current[tilted], roll[tilted]
+            w = self.weight(roll)
+            tilted = w > 0
+            active, current, roll, w = active[tilted], current[tilted], roll[tilted], w[tilted]
             if not len(active):
                 break
             for i, p, r in zip(active, current, roll):
@@ -244,7 +258,8 @@ class UprightRegressor:
                 to_crop[i] = compose_affines(policy_framed(self.face_model, p, turn), to_crop[i])
             upright = np.stack([warp_sample(crops[i], to_crop[i]).image for i in active])
             back = np.stack([cv2.invertAffineTransform(a) for a in to_crop[active]])
-            params[active] = warp_params(self.regressor(upright), back, height=CROP_SIZE)
+            again = warp_params(self.regressor(upright), back, height=CROP_SIZE)
+            params[active] = ((1 - w[:, None]) * params[active] + w[:, None] * again).astype(np.float32)
         return params
 
 
