@@ -30,6 +30,7 @@ from ddfa.atomic import atomic_write
 from ddfa.errors import ImageError, InputError
 
 __all__ = [
+    "COLOR_ORDERS",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "MIN_SIDE",
@@ -57,7 +58,11 @@ _IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 PathLike = str | os.PathLike
 
 
-def load_image(image: PathLike | np.ndarray) -> np.ndarray:
+COLOR_ORDERS = ("rgb", "bgr")
+"""Channel orders an input array may come in (``color=`` of :func:`load_image` and the pipeline)."""
+
+
+def load_image(image: PathLike | np.ndarray, color: str = "rgb") -> np.ndarray:
     """Load an image as an RGB ``uint8`` array of shape ``(H, W, 3)``.
 
     Args:
@@ -65,20 +70,25 @@ def load_image(image: PathLike | np.ndarray) -> np.ndarray:
             or ``(H, W, 4)`` in RGB(A) order, of dtype ``uint8``, ``uint16`` or
             float in ``[0, 1]``. An array that is already RGB ``uint8`` and
             C-contiguous is returned as is (no copy).
+        color: channel order of an input *array*: ``"rgb"`` (default) or ``"bgr"``
+            (``cv2.imread`` / ``cv2.VideoCapture`` output; converted to RGB). Files
+            are always decoded to RGB, whatever this says.
 
     Raises:
         ImageError: the file is missing, a folder, empty, not an image, corrupt
             or truncated; or the image is smaller than ``MIN_SIDE`` pixels on a side.
         InputError: the argument has an unsupported type, shape, dtype or range.
     """
+    if color not in COLOR_ORDERS:
+        raise InputError(f"color must be one of {', '.join(map(repr, COLOR_ORDERS))}, got {color!r}")
     if isinstance(image, np.ndarray):
-        return _to_rgb_uint8(image, what="the input array", error=InputError)
+        rgb = _to_rgb_uint8(image, what="the input array", error=InputError)
+        return np.ascontiguousarray(rgb[..., ::-1]) if color == "bgr" else rgb
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         return _to_rgb_uint8(_decode_file(path), what=f"image '{path}'", error=ImageError)
-    raise InputError(
-        f"load_image expects a file path or a numpy array, got {type(image).__name__}"
-    )
+    what = "None (no image; did a video read or cv2.imread fail?)" if image is None else type(image).__name__
+    raise InputError(f"load_image expects a file path or a numpy array, got {what}")
 
 
 def save_image(path: PathLike, rgb: np.ndarray, *, jpeg_quality: int = 95) -> Path:

@@ -12,7 +12,7 @@ from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
-from ddfa.pipeline.crop import check_boxes, crop_faces, roi_from_box
+from ddfa.pipeline.crop import box_inside_share, check_boxes, crop_faces, roi_from_box
 from ddfa.pipeline.face import Face, build_faces
 from ddfa.pipeline.regressor import MODEL_NAMES, ParamRegressor, load_param_regressor, with_test_time_options
 
@@ -38,6 +38,10 @@ class FaceAligner:
             :class:`~ddfa.pipeline.regressor.UprightRegressor`: a second or third network pass for
             faces past 5 degrees of in-plane rotation, blended in up to 15; lower error and steadier
             video, see the README). ``False`` gives the bare one-pass network.
+        any_rotation: find and align faces at any in-plane angle (sideways, upside down): the
+            detector runs on the image turned by 0, 90, 180 and 270 degrees and each face is
+            aligned in the turn where it is upright (:mod:`ddfa.pipeline.turned`; 4x detection
+            time). Still images only: :meth:`track` refuses it.
 
     Raises:
         ModelError: the weights are missing or unreadable.
@@ -60,6 +64,7 @@ class FaceAligner:
         face_model: FaceModel | None = None,
         flip_test: bool = False,
         upright: bool = True,
+        any_rotation: bool = False,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
         self.regressor: ParamRegressor = with_test_time_options(
@@ -67,6 +72,7 @@ class FaceAligner:
         self.backend = backend
         self.threads = threads
         self._detector = detector
+        self.any_rotation = bool(any_rotation)
 
     @property
     def detector(self) -> FaceDetector:
@@ -93,6 +99,7 @@ class FaceAligner:
         *,
         landmarks: np.ndarray | Sequence[np.ndarray] | None = None,
         dense: bool = False,
+        color: str = "rgb",
     ) -> list[Face]:
         """Align every face of an image; all faces go through the network in one batch.
 
@@ -100,19 +107,22 @@ class FaceAligner:
             image: a file path or an array (anything :func:`ddfa.io.load_image` accepts).
             boxes: ``(B, 4)`` face boxes x0, y0, x1, y1 in detector convention; the
                 detector is skipped. Crops follow the calibrated box policy
-                (:mod:`ddfa.pipeline.crop`).
+                (:mod:`ddfa.pipeline.crop`). ``Face.score`` is then the share of the box inside
+                the image; a box entirely outside is an ``InputError``.
             landmarks: instead of boxes, ``(B, P, 2+)`` (or one face's ``(P, 2+)``) points (e.g. the
                 previous frame's 68 landmarks, or the two corners of a landmark
                 bounding box); crops follow the training rule
                 :func:`~ddfa.morphable.frames.roi_from_landmarks`. ``Face.box`` is
                 then the points' bounding box.
             dense: reconstruct the dense vertices now (batched) instead of on access.
+            color: channel order of an array ``image``: ``"rgb"`` (default) or ``"bgr"`` (e.g. the
+                output of ``cv2.imread``; a BGR array passed as RGB gives wrong landmarks, silently).
 
         Returns:
             One :class:`Face` per box/detection, in detector-score (or input) order;
             an empty list when no face is found.
         """
-        image = load_image(image)
+        image = load_image(image, color)
         if boxes is not None and landmarks is not None:
             raise InputError("pass either boxes or landmarks, not both")
         if landmarks is not None:
@@ -122,11 +132,15 @@ class FaceAligner:
             pts = [self._check_points(p) for p in landmarks]
             rois = [roi_from_landmarks(p) for p in pts]
             box_arr = np.array([np.r_[p.min(0), p.max(0)] for p in pts], np.float32).reshape(-1, 4)
-            scores = np.ones(len(rois), np.float32)
+            scores = box_inside_share(box_arr, image.shape)
         elif boxes is not None:
             box_arr = check_boxes(boxes).astype(np.float32)
             rois = [roi_from_box(b) for b in box_arr]
-            scores = np.ones(len(rois), np.float32)
+            scores = box_inside_share(box_arr, image.shape)
+        elif self.any_rotation:
+            from ddfa.pipeline.turned import align_any_rotation
+
+            return align_any_rotation(self, image, dense)
         else:
             dets = self.detect(image)
             box_arr = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
@@ -147,16 +161,26 @@ class FaceAligner:
             raise InputError("landmarks span less than one pixel; cannot build a crop")
         return p[:, :2]
 
-    def track(self, frames: Iterable[np.ndarray], fps: float = 30.0, **options) -> Iterator[list[Face]]:
-        """Align a stream of frames (RGB uint8 arrays) with stable ``Face.track_id``.
+    def track(self, frames: Iterable[np.ndarray], fps: float = 30.0, color: str = "rgb",
+              **options) -> Iterator[list[Face]]:
+        """Align a stream of frames (uint8 arrays, RGB or with ``color="bgr"`` BGR) with stable
+        ``Face.track_id``.
 
         Crops follow the previous frame's landmarks; the detector runs again
         when a face is lost and periodically to find new faces. ``options`` go to
         :class:`~ddfa.pipeline.tracking.FaceTracker` (smoothing, detection
         interval, ...). Yields one list of faces per frame.
+
+        Raises:
+            InputError: ``frames`` is not an iterable of frames, or the aligner has ``any_rotation``.
         """
         from ddfa.pipeline.tracking import FaceTracker
 
+        if frames is None or isinstance(frames, (np.ndarray, str, os.PathLike)) or not isinstance(frames, Iterable):
+            raise InputError("track() needs an iterable of frames (e.g. a list of arrays or "
+                             f"ddfa.pipeline.video.VideoReader(...).frames()), got {type(frames).__name__}")
+        if self.any_rotation:
+            raise InputError("any_rotation is for still images; video tracking does not support it "
+                             "(turn the frames upright first)")
         tracker = FaceTracker(self, **options)
-        for i, frame in enumerate(frames):
-            yield tracker.update(frame, timestamp=i / fps)
+        return (tracker.update(frame, timestamp=i / fps, color=color) for i, frame in enumerate(frames))

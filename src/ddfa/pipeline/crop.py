@@ -37,6 +37,7 @@ from ddfa.morphable.frames import CROP_SIZE, Roi, roi_from_landmarks
 __all__ = [
     "BOX_CALIBRATION",
     "BoxCalibration",
+    "box_inside_share",
     "check_boxes",
     "crop_faces",
     "fit_box_calibration",
@@ -82,6 +83,27 @@ def check_boxes(boxes) -> np.ndarray:
     if not np.isfinite(arr).all() or np.any(arr[:, 2:] - arr[:, :2] < 2):
         raise InputError("boxes must be finite x0, y0, x1, y1 with x1 >= x0 + 2 and y1 >= y0 + 2 (pixels)")
     return arr
+
+
+def box_inside_share(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Share of each box's area inside an image of ``shape`` (H, W, ...) -> float32 ``(B,)`` in [0, 1].
+
+    Pixel centres run from 0 to W - 1, so the image spans [-0.5, W - 0.5] x [-0.5, H - 0.5].
+
+    Raises:
+        InputError: a box lies entirely outside the image.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h, w = shape[:2]
+    lo = np.maximum(boxes[:, :2], -0.5)
+    hi = np.minimum(boxes[:, 2:], [w - 0.5, h - 0.5])
+    inside = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    share = inside / np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    outside = np.flatnonzero(share <= 0)
+    if len(outside):
+        raise InputError(f"face box {outside[0]} {np.round(boxes[outside[0]], 1).tolist()} lies entirely outside "
+                         f"the {w}x{h} image")
+    return share.astype(np.float32)
 
 
 def landmark_box_from_box(box, calibration: BoxCalibration = BOX_CALIBRATION) -> np.ndarray:

@@ -146,13 +146,14 @@ class FaceTracker:
     def num_tracks(self) -> int:
         return len(self._tracks)
 
-    def update(self, image: np.ndarray, timestamp: float | None = None) -> list[Face]:
-        """Process the next frame (RGB uint8 ``(H, W, 3)``); returns its faces, ordered by track id.
+    def update(self, image: np.ndarray, timestamp: float | None = None, color: str = "rgb") -> list[Face]:
+        """Process the next frame (uint8 ``(H, W, 3)``); returns its faces, ordered by track id.
 
         Args:
             timestamp: seconds; default ``frame index / 30``. Must increase.
+            color: ``"rgb"`` (default) or ``"bgr"`` (frames straight from ``cv2.VideoCapture.read``).
         """
-        image = load_image(image)
+        image = load_image(image, color)
         t = self._frame / 30.0 if timestamp is None else float(timestamp)
         self._frame += 1
 
