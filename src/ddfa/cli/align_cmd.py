@@ -47,6 +47,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_between(lo: int, hi: int):
+    """argparse type: an integer in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer from {lo} to {hi}, got '{text}'") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --backend, --weights, --threads, --flip-test, --upright."""
     from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
@@ -68,7 +83,8 @@ def make_aligner(args):
     from ddfa.pipeline import FaceAligner
 
     return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
-                       flip_test=args.flip_test, upright=args.upright)
+                       flip_test=args.flip_test, upright=args.upright,
+                       any_rotation=getattr(args, "any_rotation", False))
 
 
 def register(sub) -> None:
@@ -86,27 +102,38 @@ def register(sub) -> None:
     p.add_argument("--export", type=comma_list(EXPORT_FORMATS), default=None, metavar="FORMATS",
                    help="comma-separated exports (default: json, unless --draw is given)")
     p.add_argument("--combine", action="store_true", help="layer all overlay drawings into one S_overlay.jpg")
-    p.add_argument("--uv-size", type=positive_int, default=512, help="UV texture side in pixels (default: %(default)s)")
+    p.add_argument("--uv-size", type=int_between(16, 4096), default=512,
+                   help="UV texture side in pixels, 16-4096 (default: %(default)s)")
+    p.add_argument("--any-rotation", action="store_true",
+                   help="also find sideways and upside-down faces (detects on the image turned by 90, 180 and "
+                        "270 degrees: 4x detection time)")
     p.add_argument("--recursive", action="store_true", help="also search sub-folders")
     add_model_args(p)
     p.set_defaults(run=run)
 
 
-def _expand(inputs: list[Path], recursive: bool) -> tuple[list[Path], list[tuple[str, str]]]:
+def _expand(inputs: list[Path], recursive: bool) -> tuple[list[Path], list[tuple[str, str]], int]:
+    """Images to align, failures, and how many files of the folders were skipped as ddfa's own outputs
+    (listed in their folder's manifest, :mod:`ddfa.manifest`)."""
     from ddfa.errors import DDFAError
     from ddfa.io import iter_image_paths
+    from ddfa.manifest import listed
 
-    images, failures = [], []
+    images, failures, skipped = [], [], 0
     for path in inputs:
         try:
             found = iter_image_paths(path, recursive=recursive)
         except DDFAError as exc:
             failures.append((str(path), str(exc)))
             continue
-        if path.is_dir() and not found:
-            failures.append((str(path), "the folder holds no image files"))
+        if path.is_dir():
+            ours = {f for f in found if f.name in listed(f.parent)}
+            skipped += len(ours)
+            found = [f for f in found if f not in ours]
+            if not found and not ours:
+                failures.append((str(path), "the folder holds no image files"))
         images += found
-    return images, failures
+    return images, failures, skipped
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
@@ -128,32 +155,48 @@ def run(args) -> int:
 
     from ddfa.errors import DDFAError
     from ddfa.io import load_image
+    from ddfa.manifest import MANIFEST, check_writable, record
     from ddfa.pipeline.outputs import save_outputs
 
     draw = args.draw if args.draw is not None else ([] if args.export else ["landmarks"])
     export = args.export if args.export is not None else ([] if args.draw else ["json"])
-    images, failures = _expand(args.inputs, args.recursive)
+    images, failures, skipped = _expand(args.inputs, args.recursive)
+    if skipped:
+        print(f"ddfa: skipped {skipped} file(s) that ddfa wrote itself (listed in {MANIFEST})", file=sys.stderr)
     if not images:
         for name, why in failures:
             print(f"ddfa: error: {_describe(name, why)}", file=sys.stderr)
         return 1
+    check_writable(args.output)  # fail once, before any work
     aligner = make_aligner(args)
+    aligner.detector  # build the detector now: missing weights fail once, not per image
     no_face, n_ok, n_faces, n_files = [], 0, 0, 0
-    for path, stem in tqdm(list(zip(images, _unique_stems(images))), unit="image", file=sys.stderr,
-                           disable=len(images) < 2, desc="align"):
-        try:
-            image = load_image(path)
-            faces = aligner.align(image)
-            written = save_outputs(args.output, stem, image, faces, draw, export, combine=args.combine,
-                                   uv_size=args.uv_size, source=str(path))
-        except (DDFAError, OSError) as exc:
-            failures.append((str(path), str(exc)))
-            continue
-        n_ok += 1
-        n_faces += len(faces)
-        n_files += len(written)
-        if not faces:
-            no_face.append(str(path))
+    current = None
+    try:
+        for path, stem in tqdm(list(zip(images, _unique_stems(images))), unit="image", file=sys.stderr,
+                               disable=len(images) < 2, desc="align"):
+            current = path
+            try:
+                image = load_image(path)
+                faces = aligner.align(image)
+                written = save_outputs(args.output, stem, image, faces, draw, export, combine=args.combine,
+                                       uv_size=args.uv_size, source=str(path))
+            except (DDFAError, OSError) as exc:
+                failures.append((str(path), str(exc)))
+                current = None
+                continue
+            record(args.output, written)
+            current = None
+            n_ok += 1
+            n_faces += len(faces)
+            n_files += len(written)
+            if not faces:
+                no_face.append(str(path))
+    except KeyboardInterrupt:
+        where = f"; '{current}' was not finished: its partial files were removed" if current is not None else ""
+        print(f"ddfa: interrupted after {n_ok} image(s) ({n_files} file(s) in {args.output}){where}",
+              file=sys.stderr)
+        return 130
     print(f"ddfa: {n_ok} image(s) done, {n_faces} face(s), {n_files} file(s) written to {args.output}",
           file=sys.stderr)
     if no_face:

@@ -47,7 +47,8 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "video", help="track and align faces in video files",
-        description="Track every face through the video(s); write an annotated MP4 (mp4v) and optional results.",
+        description="Track every face through the video(s); write an annotated MP4 (H.264 with the source's audio "
+                    "when PyAV is installed, else mp4v) and optional results.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="VIDEO", help="video file(s)")
@@ -61,6 +62,9 @@ def register(sub) -> None:
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
     p.add_argument("--start-frame", type=int, default=0, help="skip the first N frames (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--codec", choices=("auto", "h264", "mp4v"), default="auto",
+                   help="output video codec: auto = H.264 with the source's audio when PyAV is installed "
+                        "(pip install 'ddfa[video]'), else mp4v without audio (default: auto)")
     add_tracking_args(p)
     add_model_args(p)
     p.set_defaults(run=run)
@@ -80,10 +84,14 @@ def _targets(inputs: list[Path], output: Path) -> list[Path]:
 
 def run(args) -> int:
     from ddfa.errors import DDFAError
-    from ddfa.pipeline.video import VideoReader, process_stream
+    from ddfa.manifest import check_writable
+    from ddfa.pipeline.video import StreamInterrupted, VideoReader, process_stream
 
     targets = _targets(args.inputs, args.output)
+    for folder in dict.fromkeys(dst.parent for dst in targets):
+        check_writable(folder)  # fail once, before any work
     aligner = make_aligner(args)
+    aligner.detector  # missing detector weights fail here, once
     options = tracker_options(args)
     failures = []
     for src, dst in zip(args.inputs, targets):
@@ -91,8 +99,15 @@ def run(args) -> int:
             with VideoReader.open(src) as reader:
                 results = process_stream(aligner, reader, dst, draw=args.draw, max_frames=args.max_frames,
                                          start_frame=args.start_frame, progress=not args.no_progress,
-                                         keep_dense=args.dense, **options)
+                                         keep_dense=args.dense, codec=args.codec, **options)
             written = [dst] + [results.save(dst.with_suffix(f".{fmt}"), dense=args.dense) for fmt in args.results]
+        except StreamInterrupted as stop:
+            kept = [stop.output] if stop.output else []
+            if stop.results.num_frames:
+                kept += [stop.results.save(dst.with_suffix(f".{fmt}"), dense=args.dense) for fmt in args.results]
+            print(f"ddfa: interrupted: {src}: kept the first {stop.results.num_frames} frame(s) in "
+                  f"{', '.join(map(str, kept)) or 'nothing'}", file=sys.stderr)
+            return 130
         except (DDFAError, OSError) as exc:
             failures.append(str(exc))
             continue

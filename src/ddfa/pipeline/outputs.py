@@ -75,18 +75,31 @@ def save_outputs(
         uv_size: side of the UV textures (drawing ``uv`` and mesh exports).
         source: the image's path, recorded in the JSON.
 
-    With no face, only ``json`` and ``npz`` are written (with an empty face list).
+    With no face, only ``json`` and ``npz`` are written (with an empty face list). All or nothing:
+    when a write fails or is interrupted (Ctrl-C), the files already written for this image are
+    removed before the error goes on.
     """
     draw = _check_kinds(draw, DRAW_KINDS, "drawing")
     export = _check_kinds(export, EXPORT_FORMATS, "export format")
-    out = Path(out_dir)
     written: list[Path] = []
+    try:
+        _write_all(Path(out_dir), stem, image, faces, draw, export, combine, uv_size, source, written)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _write_all(out: Path, stem: str, image: np.ndarray, faces: Sequence[Face], draw: list[str], export: list[str],
+               combine: bool, uv_size: int, source: str | None, written: list[Path]) -> None:
+    """The body of :func:`save_outputs`; appends each file to ``written`` as soon as it exists."""
     if "json" in export:
         written.append(write_json(out / f"{stem}.json", results_dict(faces, image.shape, source)))
     if "npz" in export:
         written.append(write_npz(out / f"{stem}.npz", faces_to_arrays(list(faces), dense=True)))
     if not faces:
-        return written
+        return
 
     overlays = [k for k in draw if k in OVERLAY_KINDS]
     if combine and overlays:
@@ -95,7 +108,8 @@ def save_outputs(
     for kind in draw:
         pictures = render(image, faces, kind, uv_size)
         if kind == "uv":
-            written += [save_image(out / f"{stem}_face{i}_uv.png", p) for i, p in enumerate(pictures)]
+            for i, picture in enumerate(pictures):
+                written.append(save_image(out / f"{stem}_face{i}_uv.png", picture))
         else:
             written.append(save_image(out / f"{stem}_{kind}.{'jpg' if kind in OVERLAY_KINDS else 'png'}",
                                       pictures[0]))
@@ -113,4 +127,3 @@ def save_outputs(
                 written += write_obj(base.with_suffix(".obj"), verts, face.triangles, uv, tri_uv, texture)
             if "glb" in meshes:
                 written.append(write_glb(base.with_suffix(".glb"), verts, face.triangles, uv, tri_uv, texture))
-    return written

@@ -20,7 +20,12 @@ from ddfa.pipeline.face import Face, faces_to_arrays
 from ddfa.pipeline.kinds import OVERLAY_KINDS
 from ddfa.pipeline.visualize import draw_faces
 
-__all__ = ["VideoInfo", "VideoReader", "VideoWriter", "StreamResults", "open_camera", "process_stream"]
+__all__ = ["StreamInterrupted", "StreamResults", "VideoInfo", "VideoReader", "VideoWriter", "have_pyav", "open_camera",
+           "process_stream"]
+
+# OpenCV's FFmpeg back end prints its own log lines ("moov atom not found", ...) on stderr; our errors
+# say more. Read once, at the first capture: set here, before any. Set the variable yourself to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass(frozen=True)
@@ -123,27 +128,123 @@ def open_camera(index: int = 0) -> VideoReader:
     return VideoReader(cap, f"camera {index}", live=True)
 
 
-class VideoWriter:
-    """MP4 (``mp4v``) writer that appears at ``path`` only once closed (temp file + rename)."""
+def have_pyav() -> bool:
+    """Whether PyAV (the optional ``ddfa[video]`` extra) is installed: H.264 output with the source's audio."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int) -> None:
+
+class VideoWriter:
+    """MP4 writer that appears at ``path`` only once closed (temp file + rename); a video closed
+    early (e.g. after Ctrl-C) is a complete, playable file of the frames written so far.
+
+    With PyAV installed (``pip install ddfa[video]``): H.264 (libx264, yuv420p, CRF 23; odd frame sides
+    are padded by one edge pixel) and the audio of ``audio_from`` copied without re-encoding, cut to the
+    span of the frames written (``start`` seconds into the source). Without PyAV: OpenCV's MPEG-4 Part 2
+    (``mp4v``), no audio, several times larger. PyAV's wheels bundle FFmpeg built with libx264 (GPL); see
+    ``docs/robustness.md``.
+
+    Args:
+        codec: ``"auto"`` (H.264 when PyAV is there), ``"h264"`` (needs PyAV) or ``"mp4v"``.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int,
+                 audio_from: str | os.PathLike | None = None, start: float = 0.0, codec: str = "auto") -> None:
+        if codec not in ("auto", "h264", "mp4v"):
+            raise InputError(f"codec must be 'auto', 'h264' or 'mp4v', got {codec!r}")
+        if codec == "h264" and not have_pyav():
+            raise InputError("H.264 output needs PyAV: pip install 'ddfa[video]' (or pip install av)")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp{self.path.suffix or '.mp4'}")
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not self._writer.isOpened():
-            self._tmp.unlink(missing_ok=True)
-            raise InputError(f"cannot write video '{self.path}' (use a .mp4 file name in a writable folder)")
+        self.fps, self.frames = float(fps), 0
+        self.codec = "h264" if codec == "h264" or (codec == "auto" and have_pyav()) else "mp4v"
+        if self.codec == "h264":
+            self._open_av(width, height, audio_from, start)
+        else:
+            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            if not self._writer.isOpened():
+                self._tmp.unlink(missing_ok=True)
+                raise InputError(f"cannot write video '{self.path}' (use a .mp4 file name in a writable folder)")
+
+    def _open_av(self, width: int, height: int, audio_from, start: float) -> None:
+        import av
+        from fractions import Fraction
+
+        try:
+            self._out = av.open(str(self._tmp), "w", format="mp4")
+        except (OSError, av.FFmpegError) as exc:
+            raise InputError(f"cannot write video '{self.path}' ({exc})") from None
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._video = self._out.add_stream("libx264", rate=rate, options={"crf": "23", "preset": "veryfast"})
+        self._video.width, self._video.height = width + width % 2, height + height % 2
+        self._video.pix_fmt = "yuv420p"
+        self._audio_src, self._audio_in, self._audio_out, self._start = None, None, None, float(start)
+        if audio_from is not None:
+            try:
+                src = av.open(str(audio_from))
+            except (OSError, av.FFmpegError):
+                return  # no readable audio: video only
+            if src.streams.audio:
+                self._audio_src, self._audio_in = src, src.streams.audio[0]
+                self._audio_out = self._out.add_stream_from_template(self._audio_in)
+            else:
+                src.close()
 
     def write(self, rgb: np.ndarray) -> None:
-        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        """Append one RGB uint8 ``(H, W, 3)`` frame."""
+        self.frames += 1
+        if self.codec == "mp4v":
+            self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            return
+        import av
+
+        h, w = rgb.shape[:2]
+        if (h % 2, w % 2) != (0, 0):
+            rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        for packet in self._video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            self._out.mux(packet)
+
+    def _finish_av(self) -> None:
+        for packet in self._video.encode():
+            self._out.mux(packet)
+        if self._audio_in is not None:
+            tb = self._audio_in.time_base
+            first = int(self._start / tb)
+            end = int((self._start + self.frames / self.fps) / tb)
+            for packet in self._audio_src.demux(self._audio_in):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                if packet.pts >= end:
+                    break
+                if packet.pts < first:
+                    continue
+                packet.pts -= first
+                packet.dts = None if packet.dts is None else packet.dts - first
+                packet.stream = self._audio_out
+                self._out.mux(packet)
+            self._audio_src.close()
+        self._out.close()
 
     def close(self, keep: bool = True) -> None:
-        self._writer.release()
-        if keep:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        """Finish the file and move it into place (``keep``), or delete it."""
+        try:
+            if self.codec == "mp4v":
+                self._writer.release()
+            elif keep:
+                self._finish_av()
+            else:
+                self._out.close()
+                if self._audio_src is not None:
+                    self._audio_src.close()
+        finally:
+            if keep:
+                os.replace(self._tmp, self.path)
+            else:
+                self._tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -155,6 +256,7 @@ class StreamResults:
     frames: list[list[Face]] = field(default_factory=list)
     num_frames: int = 0
     first_frame: int = 0  # index in the source of ``frames[0]``
+    interrupted: bool = False  # stopped by Ctrl-C: ``frames`` holds what was done before it
 
     @property
     def num_faces(self) -> int:
@@ -191,6 +293,15 @@ class StreamResults:
         raise InputError(f"results file must end in .json or .npz, got '{path.name}'")
 
 
+class StreamInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`process_stream`: the partial video was kept (playable) and ``results`` holds the
+    frames done. A ``KeyboardInterrupt``, so code that expects one still stops."""
+
+    def __init__(self, results: "StreamResults", output: Path | None) -> None:
+        super().__init__(f"interrupted after {results.num_frames} frame(s)")
+        self.results, self.output = results, output
+
+
 def process_stream(
     aligner,
     reader: VideoReader,
@@ -203,6 +314,7 @@ def process_stream(
     keep_results: bool = True,
     keep_dense: bool = False,
     stop_on_interrupt: bool = False,
+    codec: str = "auto",
     **tracker_options,
 ) -> StreamResults:
     """Track faces through a stream; optionally write an annotated MP4.
@@ -221,7 +333,9 @@ def process_stream(
         keep_dense: keep the faces' dense vertices too (for ``.npz`` results);
             otherwise they are dropped after drawing to bound the memory.
         stop_on_interrupt: end the stream normally on Ctrl+C (KeyboardInterrupt),
-            keeping what was recorded (for cameras).
+            keeping what was recorded (for cameras). Otherwise Ctrl+C keeps the partial video
+            (a complete, playable file) and raises :class:`StreamInterrupted` with the results so far.
+        codec: of the output video (see :class:`VideoWriter`).
         tracker_options: passed to :class:`~ddfa.pipeline.tracking.FaceTracker`.
     """
     from tqdm import tqdm
@@ -253,7 +367,9 @@ def process_stream(
                         annotated = draw_faces(frame, faces, draw) if draw else frame
                         if output is not None:
                             if writer is None:
-                                writer = VideoWriter(output, info.fps, frame.shape[1], frame.shape[0])
+                                writer = VideoWriter(output, info.fps, frame.shape[1], frame.shape[0],
+                                                     audio_from=None if reader.live else reader.name,
+                                                     start=results.first_frame / info.fps, codec=codec)
                             writer.write(annotated)
                         if on_frame is not None:
                             on_frame(i, annotated, faces)
@@ -266,13 +382,14 @@ def process_stream(
                     bar.update(1)
                     bar.set_postfix(faces=len(faces), refresh=False)
             except KeyboardInterrupt:
-                if not stop_on_interrupt:
-                    raise
+                results.interrupted = True
         ok = True
     finally:
         if writer is not None:
             writer.close(keep=ok and n_frames > 0)
+    results.num_frames = n_frames
+    if results.interrupted and not stop_on_interrupt:
+        raise StreamInterrupted(results, writer.path if writer is not None and n_frames else None)
     if not n_frames:
         raise ImageError(f"'{reader.name}' has no readable frame")
-    results.num_frames = n_frames
     return results
