@@ -37,6 +37,7 @@ from ddfa.morphable.frames import CROP_SIZE, Roi, roi_from_landmarks
 __all__ = [
     "BOX_CALIBRATION",
     "BoxCalibration",
+    "box_from_landmarks",
     "box_inside_share",
     "check_boxes",
     "crop_faces",
@@ -104,6 +105,20 @@ def box_inside_share(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         raise InputError(f"face box {outside[0]} {np.round(boxes[outside[0]], 1).tolist()} lies entirely outside "
                          f"the {w}x{h} image")
     return share.astype(np.float32)
+
+
+def box_from_landmarks(points: np.ndarray, calibration: BoxCalibration = BOX_CALIBRATION) -> np.ndarray:
+    """A detector-convention face box ``(4,)`` float32 from 68 landmarks ``(68, 2+)``: the inverse of the
+    calibration, with the box's aspect ratio taken from the landmark box. As steady as the landmarks
+    (the tracker draws these instead of the detector's boxes, whose size jumps between detections)."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    lo, hi = pts.min(0), pts.max(0)
+    lw, lh = np.maximum(hi - lo, 1e-6)
+    root = max(lw, lh) / calibration.side  # sqrt(w h)
+    w, h = root * np.sqrt(lw / lh), root * np.sqrt(lh / lw)
+    cx = 0.5 * (lo[0] + hi[0]) - calibration.dx * w
+    cy = 0.5 * (lo[1] + hi[1]) - calibration.dy * h
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
 
 
 def landmark_box_from_box(box, calibration: BoxCalibration = BOX_CALIBRATION) -> np.ndarray:

@@ -15,7 +15,15 @@ Per frame, for the faces being tracked:
    not is lost; unmatched detections start new tracks (new ids);
 4. all crops of the frame go through the network in one batch; tracks that end
    up on the same face are merged (the older id survives);
-5. the output is smoothed causally with One-Euro filters
+5. **shot cuts** (:func:`is_cut`: the colour histograms of two frames differ by more than
+   ``cut_threshold``) end every track: the detector runs on the new shot and its faces get new
+   ids, so no id and no crop is carried onto another person across a cut;
+6. a lost track is **remembered** for ``memory`` frames: a new detection at its place (crop IoU
+   above 0.3) takes its id back instead of a new one (within a shot only);
+7. with ``steady_boxes`` the reported ``Face.box`` is derived from the (smoothed) landmarks
+   (:func:`~ddfa.pipeline.crop.box_from_landmarks`) instead of the last detector box, whose size
+   jumps between the full and the patch detector;
+8. the output is smoothed causally with One-Euro filters
    (:class:`~ddfa.pipeline.smoothing.OneEuroFilter`): the pose with one
    shared cutoff (speeds relative to the face size), the shape and expression
    coefficients per coefficient. The next crop uses the raw (unsmoothed)
@@ -34,12 +42,29 @@ from ddfa.detect import FaceDetector, RetinaFaceDetector
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import layout
-from ddfa.morphable.frames import Roi, roi_from_landmarks
-from ddfa.pipeline.crop import roi_from_box
+from ddfa.morphable.frames import Roi, roi_from_landmarks, vertex_to_image
+from ddfa.pipeline.crop import box_from_landmarks, roi_from_box
 from ddfa.pipeline.face import Face, build_faces, crop_pose_matrix, image_pose_matrix
 from ddfa.pipeline.smoothing import OneEuroFilter
 
-__all__ = ["FaceTracker", "Smoothing"]
+__all__ = ["FaceTracker", "Smoothing", "frame_signature", "is_cut"]
+
+CUT_THRESHOLD = 0.25
+"""Bhattacharyya distance of frame histograms above which two frames are taken to be a shot cut. On the
+media videos, cuts score 0.38-1.0 and every other pair of frames at most 0.094."""
+
+
+def frame_signature(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 frame -> float32 ``(8, 4, 4)`` HSV histogram of a 64 x 64 thumbnail, summing to 1."""
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
+    return cv2.normalize(hist, None, 1, 0, cv2.NORM_L1)
+
+
+def is_cut(previous: np.ndarray, current: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
+    """Whether two :func:`frame_signature` s differ like a shot cut (Bhattacharyya distance > threshold)."""
+    return cv2.compareHist(previous, current, cv2.HISTCMP_BHATTACHARYYA) > threshold
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,7 @@ class _Track:
     pose_filter: OneEuroFilter | None = None
     shape_filter: OneEuroFilter | None = None
     age: int = 0
+    lost_at: int = 0  # frame index when it was lost (remembered tracks)
 
 
 class FaceTracker:
@@ -99,6 +125,17 @@ class FaceTracker:
         patch_detector: the detector of the confidence check. Default: with the
             default RetinaFace detector, a RetinaFace that reports scores down to
             ``min_score`` and never downscales; with any other detector, that one.
+        cut_threshold: shot-cut threshold of :func:`is_cut`; None turns cut detection off.
+        memory: frames a lost track is remembered (its id given back to a detection at its
+            place); 0 = off.
+        steady_boxes: report boxes derived from the output landmarks instead of detector boxes.
+        verify: check each track against the detector: match detections to a track by its last
+            detector box too, not only by its landmark crop (which can shrink off a small face
+            while the detector still finds it); take no detection for a track whose crop is over
+            1.5x larger or smaller (another face); and when a track's new landmarks leave its
+            detector box of this frame (crop IoU < 0.3), regress it again from that box.
+
+    ``cut_threshold=None, memory=0, steady_boxes=False, verify=False`` is the tracker of ddfa 0.1.
     """
 
     def __init__(
@@ -111,6 +148,10 @@ class FaceTracker:
         max_faces: int | None = None,
         smoothing: Smoothing | None = Smoothing(),
         patch_detector: FaceDetector | None = None,
+        cut_threshold: float | None = CUT_THRESHOLD,
+        memory: int = 15,
+        steady_boxes: bool = True,
+        verify: bool = True,
     ) -> None:
         if not (isinstance(detect_interval, int) and detect_interval >= 1):
             raise InputError(f"detect_interval must be a positive integer, got {detect_interval!r}")
@@ -120,6 +161,15 @@ class FaceTracker:
             raise InputError(f"check_size must be 0 (off) or at least 32 px, got {check_size!r}")
         if max_faces is not None and not (isinstance(max_faces, int) and max_faces >= 1):
             raise InputError(f"max_faces must be a positive integer or None, got {max_faces!r}")
+        if cut_threshold is not None and not 0.0 < cut_threshold <= 1.0:
+            raise InputError(f"cut_threshold must lie in (0, 1] or be None, got {cut_threshold!r}")
+        if not (isinstance(memory, int) and memory >= 0):
+            raise InputError(f"memory must be a non-negative integer, got {memory!r}")
+        self.cut_threshold = cut_threshold
+        self.memory = memory
+        self.steady_boxes = bool(steady_boxes)
+        self.verify = bool(verify)
+        self.cuts: list[int] = []  # frame indices (0-based, this tracker's count) that began a new shot
         self.aligner = aligner
         self.detect_interval = detect_interval
         self.min_score = float(min_score)
@@ -138,6 +188,8 @@ class FaceTracker:
     def reset(self) -> None:
         """Drop all tracks (ids keep increasing)."""
         self._tracks: list[_Track] = []
+        self._lost: list[_Track] = []
+        self._signature = None
         self._since_detect = 0
         self._frame = 0
         self._ids = getattr(self, "_ids", count())
@@ -156,6 +208,13 @@ class FaceTracker:
         image = load_image(image, color)
         t = self._frame / 30.0 if timestamp is None else float(timestamp)
         self._frame += 1
+        if self.cut_threshold is not None:
+            signature = frame_signature(image)
+            if self._signature is not None and is_cut(self._signature, signature, self.cut_threshold):
+                self.cuts.append(self._frame - 1)
+                self._tracks, self._lost = [], []  # a new shot: nobody carries over
+            self._signature = signature
+        self._lost = [tr for tr in self._lost if self._frame - tr.lost_at <= self.memory]
 
         for tr in self._tracks:
             tr.roi = roi_from_landmarks(tr.landmarks)
@@ -164,11 +223,13 @@ class FaceTracker:
         if not self._tracks or failed or self._since_detect >= self.detect_interval:
             self._detect(image, failed)
         else:
-            self._tracks = [tr for tr in self._tracks if tr not in failed]
+            self._forget(failed)
         if not self._tracks:
             return []
 
         params = self.aligner.regress(image, [tr.roi for tr in self._tracks])
+        if self.verify:
+            self._recrop_strays(image, params)
         raw = build_faces(self.aligner.face_model, params, [tr.roi for tr in self._tracks],
                           np.array([tr.box for tr in self._tracks]), np.array([tr.score for tr in self._tracks]),
                           track_ids=[tr.id for tr in self._tracks])
@@ -179,6 +240,9 @@ class FaceTracker:
             tr.landmarks = face.landmarks_3d
             tr.age += 1
         faces = raw if self.smoothing is None else self._smooth(raw, t)
+        if self.steady_boxes:
+            for face in faces:
+                object.__setattr__(face, "box", box_from_landmarks(face.landmarks))
         order = np.argsort([f.track_id for f in faces], kind="stable")
         return [faces[i] for i in order]
 
@@ -196,7 +260,7 @@ class FaceTracker:
                 box = ((det.box.reshape(2, 2) - A[:, 2]) / A[0, 0]).reshape(4)  # back to image pixels
                 roi = roi_from_box(box)
                 iou = roi_iou(roi, tr.roi)
-                if iou > 0.2 and (best is None or det.score > best[0]):
+                if iou > 0.2 and self._same_size(roi, tr.roi) and (best is None or det.score > best[0]):
                     best = (det.score, box, roi, iou)
             if best is None or best[0] < self.min_score:
                 failed.append(tr)
@@ -213,13 +277,13 @@ class FaceTracker:
         self._since_detect = 0
         dets = self.aligner.detect(image)
         rois = [roi_from_box(d.box) for d in dets]
-        pairs = sorted(((roi_iou(r, tr.roi), i, j) for i, r in enumerate(rois) for j, tr in enumerate(self._tracks)),
+        pairs = sorted(((self._overlap(r, tr), i, j) for i, r in enumerate(rois) for j, tr in enumerate(self._tracks)),
                        reverse=True)
         used_d, used_t = set(), set()
         for iou, i, j in pairs:
             if iou < 0.3:
                 break
-            if i in used_d or j in used_t:
+            if i in used_d or j in used_t or not self._same_size(rois[i], self._tracks[j].roi):
                 continue
             used_d.add(i)
             used_t.add(j)
@@ -228,12 +292,57 @@ class FaceTracker:
             if iou < self.reanchor_iou or tr in failed:
                 tr.roi = rois[i]
         dropped = failed if self.check_size else self._tracks
-        self._tracks = [tr for j, tr in enumerate(self._tracks) if j in used_t or tr not in dropped]
+        self._forget([tr for j, tr in enumerate(self._tracks) if j not in used_t and tr in dropped])
         for i, det in enumerate(dets):
             if i not in used_d:
-                self._tracks.append(_Track(next(self._ids), rois[i], det.box, float(det.score)))
+                tr = self._revive(rois[i]) or _Track(next(self._ids), rois[i], det.box, float(det.score))
+                self._tracks.append(tr)
+                tr.box, tr.score = det.box, float(det.score)
         if self.max_faces is not None and len(self._tracks) > self.max_faces:
             self._tracks = sorted(self._tracks, key=lambda tr: -tr.score)[: self.max_faces]
+
+    def _recrop_strays(self, image: np.ndarray, params: np.ndarray) -> None:
+        """Regress again, from the detector box, the tracks whose landmarks left that box (in place)."""
+        model = self.aligner.face_model
+        lms = vertex_to_image(model.vertices(params, dense=False), np.stack([tr.roi.affine() for tr in self._tracks]))
+        stray = [j for j, tr in enumerate(self._tracks)
+                 if roi_iou(roi_from_landmarks(lms[j]), roi_from_box(tr.box)) < 0.3]
+        if stray:
+            for j in stray:
+                self._tracks[j].roi = roi_from_box(self._tracks[j].box)
+            params[stray] = self.aligner.regress(image, [self._tracks[j].roi for j in stray])
+
+    def _same_size(self, a: Roi, b: Roi) -> bool:
+        """With ``verify``: crops within 1.5x of each other's side (a detection much smaller or larger
+        than a track's crop is another face, e.g. someone behind a face leaving the frame)."""
+        return not self.verify or 1 / 1.5 < a.side / b.side < 1.5
+
+    def _overlap(self, roi: Roi, tr: _Track) -> float:
+        """IoU of ``roi`` with a track's crop, or with the crop of its last detector box if larger (a
+        track's landmarks can shrink off a small face while the detector still finds it)."""
+        if tr.landmarks is None:
+            return roi_iou(roi, tr.roi)
+        own = roi_iou(roi, roi_from_landmarks(tr.landmarks)) if tr in self._lost else roi_iou(roi, tr.roi)
+        return max(own, roi_iou(roi, roi_from_box(tr.box))) if self.verify else own
+
+    def _forget(self, tracks: list[_Track]) -> None:
+        """Drop ``tracks`` from the live ones; remember them for ``memory`` frames."""
+        if not tracks:
+            return
+        self._tracks = [tr for tr in self._tracks if tr not in tracks]
+        if self.memory:
+            for tr in tracks:
+                tr.lost_at = self._frame
+            self._lost += tracks
+
+    def _revive(self, roi: Roi) -> _Track | None:
+        """The remembered track whose last crop overlaps ``roi`` most (IoU > 0.3), restarted on ``roi``."""
+        best = max(self._lost, key=lambda tr: self._overlap(roi, tr), default=None)
+        if best is None or self._overlap(roi, best) <= 0.3:
+            return None
+        self._lost.remove(best)
+        best.roi, best.pose_filter, best.shape_filter = roi, None, None  # its filters restart
+        return best
 
     def _deduplicate(self, faces: list[Face]) -> list[int]:
         """Indices of faces to keep: of two whose landmark crops overlap (IoU > 0.5), the older track."""
