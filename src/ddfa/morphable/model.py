@@ -114,11 +114,28 @@ class FaceModel:
         return S @ T[:, :, :3].transpose(0, 2, 1) + T[:, None, :, 3]
 
     def expression_weights(self, a_exp: np.ndarray) -> dict[str, np.ndarray]:
-        """a_exp (B, 10) -> {ARKit name: (B,) weight}. Weights are a least-squares
-        reading of the expression in the ARKit shapes; 0 is rest, 1 full, and values
-        slightly outside [0, 1] can occur."""
-        w = np.asarray(a_exp, dtype=np.float32) @ self.exp_to_arkit.T
+        """a_exp (B, 10) -> {ARKit name: (B,) float32 reading in [0, 1]}: the bounded projection of
+        :mod:`ddfa.morphable.expression` (about 0 for a neutral face). Readings of the fitted
+        10-d expression, not measured blendshape weights. A model whose shapes do not match the
+        shipped projection gets the plain least-squares reading (may leave [0, 1])."""
+        projection = self._arkit_projection
+        if projection is None:
+            w = np.asarray(a_exp, dtype=np.float32) @ self.exp_to_arkit.T
+        else:
+            w = projection(a_exp)
         return {name: w[:, i] for i, name in enumerate(self.arkit_names)}
+
+    @cached_property
+    def _arkit_projection(self):
+        from ddfa.morphable.expression import ArkitProjection
+
+        try:
+            projection = ArkitProjection.load()
+        except (OSError, KeyError):
+            return None
+        if projection.names != self.arkit_names or projection.cross.shape[1] != self.exp_to_arkit.shape[1]:
+            return None
+        return projection
 
     # --- reconstruction (torch) -------------------------------------------------------
     def torch(self, device=None, dtype=None) -> "TorchFaceModel":

@@ -1,0 +1,123 @@
+"""ARKit-named expression readings of the fitted mesh: a bounded projection onto the 57 ICT shapes.
+
+The network predicts 10 expression coefficients ``c`` (the top-10 principal directions of the ICT
+shape displacements, :mod:`ddfa.morphable.build`). Their displacement ``d = B^T c`` (``B`` the
+``(10, 3N)`` expression rows of the model basis) is read in the 57 ARKit-named ICT shapes ``D``
+``(3N, 57)`` by a bounded, slightly damped least-squares fit over the dense face area::
+
+    w = argmin_{0 <= w <= 1} |D w - d|^2 + ridge |w|^2
+
+with ``d`` the displacement of ``c - rest``: ``rest`` is the median expression the shipped network
+predicts for neutral faces (162 300-W faces with closed mouth, open eyes and a narrow mouth), so a
+neutral face reads about 0 instead of about 0.1. Every weight lies in [0, 1]. Only ``G = D^T D``
+``(57, 57)`` and ``H = D^T B^T`` ``(57, 10)`` are needed; they are shipped in
+``ddfa/assets/arkit_projection.npz`` (built from the ICT Face Model Light by
+:func:`build_arkit_projection`, ``python -m ddfa.morphable.expression``). The problem is solved by
+accelerated projected gradient (FISTA), batched over faces.
+
+These are readings of a 10-dimensional fitted expression, not measured blendshape weights: 57 shapes
+cannot all be told apart from 10 numbers (see ``docs/robustness.md`` for how well jawOpen, smiles and
+blinks follow the landmarks on real faces).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "neutral_expression"]
+
+ASSET = "arkit_projection.npz"
+RIDGE = 0.01  # times the mean diagonal of G
+ITERATIONS = 300
+
+
+@dataclass(frozen=True, eq=False)
+class ArkitProjection:
+    """``gram`` float64 ``(E, E)`` = D^T D, ``cross`` float64 ``(E, K)`` = D^T B^T, ``rest`` float64 ``(K,)``,
+    ``names`` (E,)."""
+
+    gram: np.ndarray
+    cross: np.ndarray
+    rest: np.ndarray
+    names: tuple[str, ...]
+    ridge: float = RIDGE
+    iterations: int = ITERATIONS
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "ArkitProjection":
+        path = Path(str(path or resources.files("ddfa.assets") / ASSET))
+        with np.load(path) as z:
+            return cls(z["gram"].astype(np.float64), z["cross"].astype(np.float64), z["rest"].astype(np.float64),
+                       tuple(str(n) for n in z["names"]))
+
+    def __call__(self, a_exp: np.ndarray) -> np.ndarray:
+        """``(B, K)`` expression coefficients -> float32 ``(B, E)`` weights in [0, 1]."""
+        c = np.asarray(a_exp, np.float64).reshape(-1, self.cross.shape[1]) - self.rest
+        Q = self.gram + self.ridge * np.mean(np.diag(self.gram)) * np.eye(len(self.gram))
+        b = c @ self.cross.T  # (B, E)
+        step = 1.0 / np.linalg.eigvalsh(Q)[-1]
+        w = y = np.zeros_like(b)
+        t = 1.0
+        for _ in range(self.iterations):
+            w_next = np.clip(y - step * (y @ Q - b), 0.0, 1.0)
+            t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+            y = w_next + (t - 1) / t_next * (w_next - w)
+            w, t = w_next, t_next
+        return w.astype(np.float32)
+
+
+def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
+    """float64 ``(K,)`` median expression coefficients ``aligner`` predicts on the neutral faces of a 300-W
+    folder (every 2nd face; crops from the annotated points): inner lips closed (gap < 5 % of the
+    mouth width), eye aspect and mouth width / eye-corner distance on the open-eye, narrow-mouth side of
+    their medians."""
+    from ddfa.data.readers import read_300w
+    from ddfa.io import load_image
+    from ddfa.morphable import layout
+
+    coeffs, refs = [], []
+    for item in read_300w(w300)[::2]:
+        p = item.points
+        d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
+        face = aligner.align(load_image(item.image_path), landmarks=p)[0]
+        coeffs.append(layout.exp_coeffs(face.params[None])[0])
+        refs.append(((d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64)),
+                     (d(37, 41) + d(38, 40)) / (2 * d(36, 39)) + (d(43, 47) + d(44, 46)) / (2 * d(42, 45)),
+                     d(48, 54) / d(36, 45)))
+    mar, ear, width = np.array(refs).T
+    neutral = (mar < 0.05) & (ear > np.median(ear)) & (width < np.median(width))
+    return np.median(np.array(coeffs)[neutral], 0)
+
+
+def build_arkit_projection(model, ict_npz: str | os.PathLike, rest: np.ndarray) -> dict[str, np.ndarray]:
+    """``gram``, ``cross``, ``rest`` and ``names`` for ``model`` (a :class:`~ddfa.morphable.FaceModel`) from
+    the ICT repack ``ict_face_model_light.npz`` (expression shapes over the model's dense region)."""
+    from ddfa.morphable.build import N_ID
+
+    with np.load(ict_npz) as ict:
+        names = [str(n) for n in ict["expression_names"]]
+        D = ict["expression_modes"][:, : model.n_vertices].reshape(len(names), -1).astype(np.float64).T
+    keep = [names.index(n) for n in model.arkit_names]
+    D = D[:, keep]
+    B = model.basis[N_ID:].astype(np.float64)  # (K, 3N)
+    return {"gram": D.T @ D, "cross": D.T @ B.T, "rest": np.asarray(rest, np.float64),
+            "names": np.asarray(model.arkit_names)}
+
+
+if __name__ == "__main__":  # python -m ddfa.morphable.expression [ICT_NPZ [300W_DIR]]
+    import sys
+
+    from ddfa.pipeline import FaceAligner
+
+    source = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ict-face-model/ict_face_model_light.npz"
+    w300 = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/300w"
+    aligner = FaceAligner()
+    arrays = build_arkit_projection(aligner.face_model, source, neutral_expression(aligner, w300))
+    target = Path(str(resources.files("ddfa.assets") / ASSET))
+    np.savez_compressed(target, **{k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()})
+    print(f"wrote {target}")

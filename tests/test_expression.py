@@ -1,0 +1,43 @@
+"""ARKit-named expression readings on real video frames (ytf68) against references from their annotated points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from ddfa.data.readers import read_pts
+from ddfa.io import load_image
+from ddfa.pipeline import FaceAligner
+
+
+@pytest.fixture(scope="module")
+def readings():
+    root = shared_path("ytf68")
+    paths = sorted(root.glob("*/*.jpg"))[::20]
+    aligner = FaceAligner()
+    out = []
+    for path in paths:
+        p = read_pts(path.with_suffix(".pts"))
+        face = aligner.align(load_image(path), landmarks=p)[0]
+        d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
+        mar = (d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64))
+        out.append((mar, face.expression))
+    return out
+
+
+def test_readings_are_bounded_and_named(readings):
+    names = list(readings[0][1])
+    assert len(names) == 57 and "jawOpen" in names and "mouthSmile_L" in names
+    w = np.array([[e[n] for n in names] for _, e in readings])
+    assert w.min() >= 0 and w.max() <= 1
+
+
+def test_jaw_open_follows_the_mouth(readings):
+    mar = np.array([m for m, _ in readings])
+    jaw = np.array([e["jawOpen"] for _, e in readings])
+    closed, wide = jaw[mar <= np.quantile(mar, 0.5)], jaw[mar >= np.quantile(mar, 0.9)]
+    assert closed.mean() < 0.05  # about 0 at rest
+    assert wide.mean() > 1.5 * closed.mean() + 0.01
+    auc = np.mean(wide[:, None] > closed[None, :])
+    assert auc > 0.7
