@@ -260,7 +260,7 @@ class FaceTracker:
                 box = ((det.box.reshape(2, 2) - A[:, 2]) / A[0, 0]).reshape(4)  # back to image pixels
                 roi = roi_from_box(box)
                 iou = roi_iou(roi, tr.roi)
-                if iou > 0.2 and self._same_size(roi, tr.roi) and (best is None or det.score > best[0]):
+                if iou > 0.2 and self._same_size(roi, tr) and (best is None or det.score > best[0]):
                     best = (det.score, box, roi, iou)
             if best is None or best[0] < self.min_score:
                 failed.append(tr)
@@ -283,7 +283,7 @@ class FaceTracker:
         for iou, i, j in pairs:
             if iou < 0.3:
                 break
-            if i in used_d or j in used_t or not self._same_size(rois[i], self._tracks[j].roi):
+            if i in used_d or j in used_t or not self._same_size(rois[i], self._tracks[j]):
                 continue
             used_d.add(i)
             used_t.add(j)
@@ -312,10 +312,10 @@ class FaceTracker:
                 self._tracks[j].roi = roi_from_box(self._tracks[j].box)
             params[stray] = self.aligner.regress(image, [self._tracks[j].roi for j in stray])
 
-    def _same_size(self, a: Roi, b: Roi) -> bool:
-        """With ``verify``: crops within 1.5x of each other's side (a detection much smaller or larger
-        than a track's crop is another face, e.g. someone behind a face leaving the frame)."""
-        return not self.verify or 1 / 1.5 < a.side / b.side < 1.5
+    def _same_size(self, roi: Roi, tr: _Track) -> bool:
+        """With ``verify``: whether a detection's crop is within 1.5x of the side of the track's last
+        detection (one much smaller or larger is another face, e.g. someone behind a face leaving the frame)."""
+        return not self.verify or 1 / 1.5 < roi.side / roi_from_box(tr.box).side < 1.5
 
     def _overlap(self, roi: Roi, tr: _Track) -> float:
         """IoU of ``roi`` with a track's crop, or with the crop of its last detector box if larger (a
