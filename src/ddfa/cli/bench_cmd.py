@@ -57,7 +57,8 @@ def run(args) -> int:
     for backend in args.backends:
         for threads in args.threads:
             print(f"ddfa: timing {backend} with {threads} thread(s) on {len(paths)} image(s)...", file=sys.stderr)
-            results.append(benchmark(paths, backend, threads, args.repeats, model=args.model, weights=args.weights))
+            results.append(benchmark(paths, backend, threads, args.repeats, model=args.model, weights=args.weights,
+                                     progress=True))
     print(f"{len(paths)} images, {results[0].faces} faces, {args.repeats} repeats, "
           f"{os.cpu_count()} CPUs, weights: {args.weights or args.model}")
     print(format_table(results))

@@ -67,10 +67,18 @@ def benchmark(
     threads: int = 1,
     repeats: int = 5,
     draw_kinds: Sequence[str] = ("landmarks", "mesh", "pose"),
+    progress: bool = False,
     **aligner_options,
 ) -> BenchResult:
-    """Time every stage on ``paths``; ``aligner_options`` go to :class:`FaceAligner` (model, weights)."""
+    """Time every stage on ``paths``; ``aligner_options`` go to :class:`FaceAligner` (model, weights).
+    ``progress`` shows a bar on stderr (one step per image and pass, warm-up included)."""
+    import sys
+
+    from tqdm import tqdm
+
     aligner = FaceAligner(backend=backend, threads=threads, **aligner_options)
+    bar = tqdm(total=(repeats + 1) * len(paths), unit="image", file=sys.stderr, disable=not progress,
+               desc=f"{backend} x{threads}", leave=False)
     model = aligner.face_model
     times = {s: np.zeros((repeats, len(paths))) for s in STAGES}
     faces_seen = 0
@@ -99,6 +107,8 @@ def benchmark(
                 for s in STAGES:
                     times[s][r, j] = t[s]
                 faces_seen += len(faces) if r == 0 else 0
+            bar.update(1)
+    bar.close()
     ms = {s: float(np.median(times[s].mean(1))) for s in STAGES}
     return BenchResult(backend, threads, ms, len(paths), faces_seen)
 
