@@ -12,8 +12,8 @@ predicts for neutral faces (162 300-W faces with closed mouth, open eyes and a n
 neutral face reads about 0 instead of about 0.1. Every weight lies in [0, 1]. Only ``G = D^T D``
 ``(57, 57)`` and ``H = D^T B^T`` ``(57, 10)`` are needed; they are shipped in
 ``ddfa/assets/arkit_projection.npz`` (built from the ICT Face Model Light by
-:func:`build_arkit_projection`, ``python -m ddfa.morphable.expression``). The problem is solved by
-accelerated projected gradient (FISTA), batched over faces.
+:func:`build_arkit_projection`, ``python -m ddfa.morphable.expression``). Each face's problem is
+solved exactly by projected Newton steps (about 7 steps, 1-2 ms per face).
 
 These are readings of a 10-dimensional fitted expression, not measured blendshape weights: 57 shapes
 cannot all be told apart from 10 numbers (see ``docs/robustness.md`` for how well jawOpen, smiles and
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +34,6 @@ __all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "neutral_expres
 
 ASSET = "arkit_projection.npz"
 RIDGE = 0.01  # times the mean diagonal of G
-ITERATIONS = 300
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +46,7 @@ class ArkitProjection:
     rest: np.ndarray
     names: tuple[str, ...]
     ridge: float = RIDGE
-    iterations: int = ITERATIONS
+    max_steps: int = 100
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "ArkitProjection":
@@ -58,17 +58,38 @@ class ArkitProjection:
     def __call__(self, a_exp: np.ndarray) -> np.ndarray:
         """``(B, K)`` expression coefficients -> float32 ``(B, E)`` weights in [0, 1]."""
         c = np.asarray(a_exp, np.float64).reshape(-1, self.cross.shape[1]) - self.rest
-        Q = self.gram + self.ridge * np.mean(np.diag(self.gram)) * np.eye(len(self.gram))
-        b = c @ self.cross.T  # (B, E)
-        step = 1.0 / np.linalg.eigvalsh(Q)[-1]
-        w = y = np.zeros_like(b)
-        t = 1.0
-        for _ in range(self.iterations):
-            w_next = np.clip(y - step * (y @ Q - b), 0.0, 1.0)
-            t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-            y = w_next + (t - 1) / t_next * (w_next - w)
-            w, t = w_next, t_next
-        return w.astype(np.float32)
+        return np.array([self._solve(b) for b in c @ self.cross.T], np.float32).reshape(len(c), -1)
+
+    @cached_property
+    def _q(self) -> np.ndarray:
+        return self.gram + self.ridge * np.mean(np.diag(self.gram)) * np.eye(len(self.gram))
+
+    def _solve(self, b: np.ndarray) -> np.ndarray:
+        """argmin 0.5 w^T Q w - b^T w over [0, 1]^E: projected Newton (solve on the free variables, then a
+        projected backtracking line search); exact in a handful of steps for 57 variables."""
+        Q = self._q
+        w = np.zeros_like(b)
+        f = 0.0
+        for _ in range(self.max_steps):
+            g = Q @ w - b
+            fixed = ((w <= 0) & (g > 0)) | ((w >= 1) & (g < 0))
+            free = ~fixed
+            if not free.any():
+                break
+            target = w.copy()
+            target[free] = np.linalg.solve(Q[np.ix_(free, free)], b[free] - Q[np.ix_(free, fixed)] @ w[fixed])
+            step = 1.0
+            while True:
+                cand = np.clip(w + step * (target - w), 0.0, 1.0)
+                f_cand = 0.5 * cand @ Q @ cand - b @ cand
+                if f_cand <= f or step < 1e-4:
+                    break
+                step /= 2
+            done = np.abs(cand - w).max() < 1e-9
+            w, f = cand, f_cand
+            if done:
+                break
+        return w
 
 
 def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
