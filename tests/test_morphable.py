@@ -53,20 +53,24 @@ def test_build_from_source_matches_the_ict_neutral(tmp_path):
 
 
 def test_expression_basis_maps_back_to_arkit(face_model, rng):
-    """Each PCA coefficient vector reads back as ARKit weights that rebuild the same displacement."""
+    """The least-squares map rebuilds each displacement; the shipped bounded reading finds a single shape."""
+    from ddfa.morphable.expression import ArkitProjection
+
     ict = np.load(shared_path("ict-face-model", "ict_face_model_light.npz"))
     names = list(ict["expression_names"])
     shapes = ict["expression_modes"][[names.index(n) for n in face_model.arkit_names], :9409].reshape(57, -1)
     c = rng.normal(0, 1, (3, 10)).astype(np.float32)
     disp = c @ face_model.basis[40:]
-    w = np.stack(list(face_model.expression_weights(c).values()), 1)
+    w = c @ face_model.exp_to_arkit.T
     assert np.abs(w @ shapes - disp).max() < 1e-3 * np.abs(disp).max()
-    # jawOpen alone projects mostly onto itself
-    one = np.zeros((1, 57), np.float32)
-    one[0, face_model.arkit_names.index("jawOpen")] = 1
-    coef = np.linalg.lstsq(face_model.basis[40:].T, (one @ shapes)[0], rcond=None)[0]
-    read = face_model.expression_weights(coef[None])
-    assert max(read, key=lambda k: read[k][0]) == "jawOpen"
+    rest = ArkitProjection.load().rest
+    assert max(face_model.expression_weights(rest[None]).values()) == 0  # the neutral expression reads 0
+    for name in ("jawOpen", "mouthSmile_L"):  # one shape alone projects mostly onto itself, within [0, 1]
+        one = np.zeros((1, 57), np.float32)
+        one[0, face_model.arkit_names.index(name)] = 1
+        coef = np.linalg.lstsq(face_model.basis[40:].T, (one @ shapes)[0], rcond=None)[0]
+        read = face_model.expression_weights(coef[None] + rest)
+        assert max(read, key=lambda k: read[k][0]) == name and 0.4 < read[name][0] <= 1
 
 
 def test_layout_roundtrip_numpy_and_torch(rng):
