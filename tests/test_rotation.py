@@ -95,3 +95,16 @@ def test_45_degrees(photo, aligners, upright):
 def test_video_refuses_any_rotation(aligners):
     with pytest.raises(InputError, match="still images"):
         aligners[1].track([np.zeros((64, 64, 3), np.uint8)])
+
+
+def test_cli_any_rotation(tmp_path, photo):
+    import json
+
+    from ddfa.cli.main import main
+    from ddfa.io import save_image
+
+    save_image(tmp_path / "sideways.png", turn_image(photo, 1))
+    for flag, expected in (([], lambda n: n < 5), (["--any-rotation"], lambda n: n == 5)):
+        out = tmp_path / f"out{len(flag)}"
+        assert main(["align", str(tmp_path / "sideways.png"), "-o", str(out), "--export", "json", *flag]) == 0
+        assert expected(len(json.loads((out / "sideways.json").read_text())["faces"]))
