@@ -11,18 +11,17 @@ whatever (typically standardised) space the training targets were in.
 The optional landmark-regression-regularisation (LRR) head is a linear layer
 on the same globally pooled features that predicts ``2 * num_landmarks``
 numbers (68 2D landmarks, ``x0, y0, x1, y1, ...``).  It is a training-time
-auxiliary: :meth:`MobileNetV1.forward` never evaluates it (so inference,
-MAC counts and exports ignore it); :meth:`MobileNetV1.forward_with_lrr`
+auxiliary: ``forward`` never evaluates it (so inference,
+MAC counts and exports ignore it); :meth:`ParamRegressor.forward_with_lrr`
 returns both heads.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
+from .base import ParamRegressor, check_head_args
 from .errors import NetError
 from .registry import register_model
 
@@ -46,17 +45,6 @@ BLOCK_PLAN: tuple[tuple[int, int], ...] = (
     (1024, 2),
     (1024, 1),
 )
-
-
-class LRROutput(NamedTuple):
-    """Outputs of :meth:`MobileNetV1.forward_with_lrr`.
-
-    params: float32 (B, num_outputs) regressed parameters.
-    landmarks: float32 (B, 2 * num_landmarks) LRR-head landmarks ``x0, y0, x1, y1, ...``.
-    """
-
-    params: torch.Tensor
-    landmarks: torch.Tensor
 
 
 class PixelNormalize(nn.Module):
@@ -96,7 +84,7 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(ParamRegressor):
     """MobileNetV1 with a global-average-pooled linear regression head.
 
     Args:
@@ -116,10 +104,7 @@ class MobileNetV1(nn.Module):
         super().__init__()
         if not (isinstance(width, (int, float)) and width > 0):
             raise NetError(f"width must be a positive number, got {width!r}")
-        if not (isinstance(num_outputs, int) and num_outputs >= 1):
-            raise NetError(f"num_outputs must be a positive int, got {num_outputs!r}")
-        if lrr and not (isinstance(num_landmarks, int) and num_landmarks >= 1):
-            raise NetError(f"num_landmarks must be a positive int, got {num_landmarks!r}")
+        check_head_args(num_outputs, lrr, num_landmarks)
         self.width = float(width)
         self.num_outputs = num_outputs
         self.num_landmarks = num_landmarks
@@ -147,35 +132,6 @@ class MobileNetV1(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
-
-    @property
-    def has_lrr(self) -> bool:
-        return self.lrr_head is not None
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise NetError(f"expected a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise NetError(f"expected input of shape (B, 3, H, W), got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise NetError(f"expected float pixels in [0, 255], got dtype {x.dtype}; cast with .float()")
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """float (B, 3, H, W) pixels in [0, 255] -> pooled features (B, num_features)."""
-        if not torch.jit.is_tracing():  # shapes are symbolic while tracing (ONNX export)
-            self._check_input(x)
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float (B, 3, H, W) pixels in [0, 255] -> params (B, num_outputs). Never runs the LRR head."""
-        return self.head(self.forward_features(x))
-
-    def forward_with_lrr(self, x: torch.Tensor) -> LRROutput:
-        """Both heads on shared features; requires ``lrr=True``."""
-        if self.lrr_head is None:
-            raise NetError("this model has no LRR head; create it with lrr=True")
-        f = self.forward_features(x)
-        return LRROutput(self.head(f), self.lrr_head(f))
 
 
 @register_model("mobilenet_v1")
