@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--stop-after", type=int, default=0, metavar="STEP",
                    help="pause at this step (the schedule still spans the full budget); run again to resume")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override a top-level setting (value in TOML syntax; a bare word is a string), "
+                   "e.g. --set device=cpu --set time_budget=300; repeatable")
     p.set_defaults(run=_run)
 
 
@@ -32,7 +35,8 @@ def _run(args) -> int:
     from ddfa.train.sources import CacheSource, cache_normalizer, profiling_step
     from ddfa.train.trainer import Trainer
 
-    cfg = TrainConfig.from_toml(args.config, cache=args.cache, out=args.out, max_steps=args.max_steps)
+    cfg = TrainConfig.from_toml(args.config, **_settings(args.settings), cache=args.cache, out=args.out,
+                                max_steps=args.max_steps)
     aug = cfg.augment
     hook = profiling_step if aug.video and (aug.step_yaw > 0 or aug.step_pitch > 0) else None
     # a warm start keeps the statistics its output layer was trained for, whatever cache it continues on
@@ -45,3 +49,21 @@ def _run(args) -> int:
     if result is not None and trainer.rank == 0:
         print(f"validation NME {result.nme:.2f} %  (best {trainer.best:.2f} %), weights in {trainer.out}")
     return 0
+
+
+def _settings(items: list[str]) -> dict:
+    """``["key=value", ...]`` -> {key: TOML value, or the bare text as a string}."""
+    import tomllib
+
+    from ddfa.errors import InputError
+
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ddfa.errors import InputError
+from ddfa.train.accel import DEVICES
 
 LOSSES = ("vdc", "wpdc", "fwpdc", "vanilla-joint", "meta-joint")
 
@@ -65,6 +66,12 @@ class TrainConfig:
     init_from: str = ""  # start from these weights (e.g. VDC fine-tuned from fWPDC)
     val_batches: int = 0  # 0 = the whole validation split
     precise_bn: int = 0  # > 0: before each validation, re-estimate BatchNorm statistics on this many crops
+    pretrained: bool = False  # start the backbone from the ImageNet weights its arch ships (efficientnet_lite0)
+    teacher: str = ""  # distillation: a checkpoint whose network labels every augmented frame (ddfa.train.distill)
+    distill: float = 0.0  # weight of the loss against the teacher's params, added to the loss against the labels
+    device: str = "cpu"  # cpu | cuda | auto (CUDA when available)
+    amp: bool = False  # bf16 autocast of the network forward passes on CUDA (ignored on the CPU)
+    time_budget: float = 0.0  # > 0: seconds for this run; the step count is sized after a warm-up to fit
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
@@ -76,6 +83,12 @@ class TrainConfig:
             raise InputError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.batch_size < 1 or self.epochs < 1 or self.meta_k < 1 or not 0 <= self.beta <= 1:
             raise InputError("batch_size, epochs and meta_k must be >= 1 and beta in [0, 1]")
+        if self.device not in DEVICES:
+            raise InputError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.distill < 0 or self.time_budget < 0:
+            raise InputError("distill and time_budget must be >= 0")
+        if bool(self.teacher) != (self.distill > 0):
+            raise InputError("distillation needs both teacher = \"<weights file>\" and distill > 0")
         if isinstance(self.augment, dict):
             self.augment = _build(AugmentConfig, self.augment, "augment")
         clip = self.augment.clip_len if self.augment.video else 1

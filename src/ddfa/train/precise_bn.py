@@ -47,6 +47,7 @@ def recalibrate_batchnorm(net: nn.Module, source: Source, samples: int = 4096, s
         raise ValueError(f"precise BatchNorm needs at least 2 crops, got {n} (source of {len(source)})")
     index = np.random.default_rng(seed).choice(len(source), n, replace=False)  # shuffled: mixed batches
     momenta = [m.momentum for m in layers]
+    device = layers[0].running_mean.device
     for m in layers:
         m.reset_running_stats()
         m.momentum = None
@@ -54,7 +55,8 @@ def recalibrate_batchnorm(net: nn.Module, source: Source, samples: int = 4096, s
     try:
         for s in range(0, n, batch):
             crops = np.stack([_crop(source, int(i), synth, seed) for i in index[s:s + batch]])
-            net(torch.from_numpy(crops).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last))
+            x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().to(device)
+            net(x.contiguous(memory_format=torch.channels_last))
     finally:
         for m, momentum in zip(layers, momenta):
             m.momentum = momentum

@@ -27,8 +27,11 @@ from ddfa.morphable import FaceModel, Normalizer
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.nets import create_model
 from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
+from ddfa.errors import InputError
+from ddfa.train.accel import StepBudget, autocast, resolve_device
 from ddfa.train.clips import ClipSynthesizer, OutOfPlane, Source
 from ddfa.train.config import TrainConfig
+from ddfa.train.distill import Teacher
 from ddfa.train.precise_bn import batchnorms, first_frame_synthesizer, recalibrate_batchnorm
 
 
@@ -114,23 +117,34 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        if self.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.normalizer = normalizer
         self.face = model or FaceModel.load()
-        self.tm = self.face.torch()
-        self.mean = torch.from_numpy(normalizer.mean)
-        self.std = torch.from_numpy(normalizer.std)
-        self.losses = {"vdc": VDC(self.tm), "wpdc": WPDC(self.tm, normalizer.std), "fwpdc": FWPDC(self.tm, normalizer.std)}
+        self.tm = self.face.torch(device=self.device)
+        self.mean = torch.from_numpy(normalizer.mean).to(self.device)
+        self.std = torch.from_numpy(normalizer.std).to(self.device)
+        self.losses = {"vdc": VDC(self.tm), "wpdc": WPDC(self.tm, normalizer.std).to(self.device),
+                       "fwpdc": FWPDC(self.tm, normalizer.std).to(self.device)}
         self.lrr_loss = LandmarkRegression()
 
         self.arch_kwargs = {"width": cfg.width}
         self.net = create_model(cfg.arch, **self.arch_kwargs, lrr=cfg.lrr)
+        if cfg.pretrained:
+            if not hasattr(self.net, "load_imagenet_weights"):
+                raise InputError(f"pretrained = true: arch {cfg.arch!r} has no ImageNet weights (efficientnet_lite0 has)")
+            self.net.load_imagenet_weights()
         if cfg.init_from:
             state = read_checkpoint(cfg.init_from)["state_dict"]
             self.net.load_state_dict(state, strict=False)
         # NHWC weights: batches arrive NHWC (a permuted uint8 stack); 1.3-2x faster on CPU
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = self.net.to(self.device, memory_format=torch.channels_last)
+        if cfg.teacher and not Path(cfg.teacher).is_file():
+            raise InputError(f"teacher weights file not found: {cfg.teacher}")
+        self.teacher = Teacher(cfg.teacher, self.device, cfg.amp) if cfg.teacher else None
         self.model = _WithLRR(self.net) if cfg.lrr else self.net
         if self.distributed:
             self.model = nn.parallel.DistributedDataParallel(self.model)
@@ -164,31 +178,43 @@ class Trainer:
         t = (step - c.warmup_steps) / max(1, self.total_steps - c.warmup_steps)
         return 0.5 * c.lr * (1 + math.cos(math.pi * min(1.0, t)))
 
-    def loss(self, kind: str, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The training loss ``kind`` of a batch; target params are raw (vertex frame)."""
+    def _prepare(self, batch):
+        """(images, params) from the loader -> on the device, plus the teacher's params when distilling."""
+        images, target = (t.to(self.device, non_blocking=True) for t in batch)
+        images = images.contiguous(memory_format=torch.channels_last)
+        return (images, target) if self.teacher is None else (images, target, self.teacher(images))
+
+    def _param_loss(self, kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if kind == "vanilla-joint":
+            f, v = self.losses["fwpdc"](pred, target), self.losses["vdc"](pred, target)
+            return self.cfg.beta * f + (1 - self.cfg.beta) * _balanced(f, v)
+        return self.losses[kind](pred, target)
+
+    def loss(self, kind: str, images: torch.Tensor, target: torch.Tensor,
+             teacher: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss ``kind`` of a batch; target (and teacher) params are raw (vertex frame)."""
         self.model.train()
         if self.cfg.freeze_bn:
             for m in batchnorms(self.net):
                 m.eval()
-        out = self.model(images)
-        pred_n, lm = out if self.cfg.lrr else (out, None)
+        with autocast(self.device, self.cfg.amp):
+            out = self.model(images)
+        pred_n, lm = (o.float() for o in out) if self.cfg.lrr else (out.float(), None)
         pred = pred_n * self.std + self.mean
-        if kind == "vanilla-joint":
-            f, v = self.losses["fwpdc"](pred, target), self.losses["vdc"](pred, target)
-            main = self.cfg.beta * f + (1 - self.cfg.beta) * _balanced(f, v)
-        else:
-            main = self.losses[kind](pred, target)
+        main = self._param_loss(kind, pred, target)
+        if teacher is not None:
+            main = main + self.cfg.distill * self._param_loss(kind, pred, teacher)
         if not self.cfg.lrr:
             return main
         pts = self.tm.vertices(target, dense=False)[..., :2]
         pts = (pts - (CROP_SIZE - 1) / 2) / (CROP_SIZE / 2)
         return main + _balanced(main, self.lrr_loss(lm, pts))
 
-    def sgd_step(self, kind: str, images, target) -> float:
+    def sgd_step(self, kind: str, images, target, teacher=None) -> float:
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
         self.opt.zero_grad(set_to_none=True)
-        loss = self.loss(kind, images, target)
+        loss = self.loss(kind, images, target, teacher)
         loss.backward()
         self.opt.step()
         self.step += 1
@@ -214,9 +240,11 @@ class Trainer:
         return winner, results[winner][1], {k: r[0] for k, r in results.items()}
 
     @torch.no_grad()
-    def evaluate_vdc(self, images, target) -> float:
+    def evaluate_vdc(self, images, target, teacher=None) -> float:
         self.net.eval()
-        pred = self.net(images) * self.std + self.mean
+        with autocast(self.device, self.cfg.amp):
+            out = self.net(images)
+        pred = out.float() * self.std + self.mean
         return float(_all_mean(self.losses["vdc"](pred, target)))
 
     # --- validation --------------------------------------------------------------------
@@ -229,13 +257,13 @@ class Trainer:
         nmes, vdcs = [], []
         for s in range(0, n, batch):
             imgs, params = zip(*(self.val.get(i) for i in range(s, min(n, s + batch))))
-            images = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float()
-            target = torch.from_numpy(np.stack(params))
+            images = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float().to(self.device)
+            target = torch.from_numpy(np.stack(params)).to(self.device)
             pred = self.net(images) * self.std + self.mean
             p = self.tm.vertices(pred, dense=False)[..., :2]
             g = self.tm.vertices(target, dense=False)[..., :2]
             span = g.amax(1) - g.amin(1)
-            nmes.append(((p - g).norm(dim=-1).mean(1) / span.prod(-1).sqrt()).numpy())
+            nmes.append(((p - g).norm(dim=-1).mean(1) / span.prod(-1).sqrt()).cpu().numpy())
             vdcs.append(float(self.losses["vdc"](pred, target)) * len(imgs))
         return Validation(float(np.concatenate(nmes).mean() * 100), float(np.sum(vdcs) / n))
 
@@ -245,7 +273,8 @@ class Trainer:
             return
         save_checkpoint(path, self.net, self.normalizer, self.cfg.arch, self.arch_kwargs,
                         meta={"config": self.cfg.to_dict(), **extra}, optimizer=self.opt.state_dict(),
-                        step=self.step, epoch=self.epoch, batch_in_epoch=self.sampler_pos, best=self.best)
+                        step=self.step, epoch=self.epoch, batch_in_epoch=self.sampler_pos, best=self.best,
+                        total_steps=self.total_steps)
 
     def resume(self) -> bool:
         path = self.out / "last.pt"
@@ -255,6 +284,8 @@ class Trainer:
         self.net.load_state_dict(ckpt["state_dict"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.epoch, self.best = ckpt["step"], ckpt["epoch"], ckpt["best"]
+        if self.cfg.time_budget > 0:  # a time-sized schedule stays as sized
+            self.total_steps = ckpt.get("total_steps", self.total_steps)
         self.sampler.skip = ckpt["batch_in_epoch"]
         return True
 
@@ -288,6 +319,7 @@ class Trainer:
         end = min(self.total_steps, stop_after) if stop_after > 0 else self.total_steps
         result = None
         self.sampler_pos = self.sampler.skip
+        budget = StepBudget(cfg.time_budget) if cfg.time_budget > 0 and self.step == 0 else None
         while self.step < end:
             self.dataset.epoch = self.sampler.epoch = self.epoch
             loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=_collate,
@@ -298,7 +330,7 @@ class Trainer:
             t0 = time.time()
             while self.step < end:
                 if cfg.loss == "meta-joint":
-                    batches = [b for _, b in zip(range(cfg.meta_k + 1), it)]
+                    batches = [self._prepare(b) for _, b in zip(range(cfg.meta_k + 1), it)]
                     if len(batches) < 2:
                         break
                     winner, loss, test = self.meta_joint_round(batches[:-1], batches[-1])
@@ -310,11 +342,20 @@ class Trainer:
                     batch = next(it, None)
                     if batch is None:
                         break
-                    loss = self.sgd_step(cfg.loss, *batch)
+                    loss = self.sgd_step(cfg.loss, *self._prepare(batch))
                     used = 1
                     self._log(step=self.step, epoch=self.epoch, loss=loss, lr=self.lr_at(self.step))
                     bar.set_postfix(loss=f"{loss:.4g}")
                 bar.update(used)
+                sized = budget.update(self.step, self.total_steps) if budget is not None else None
+                if sized is not None:
+                    if self.distributed:  # every process must stop at the same step
+                        t = torch.tensor(sized, device=self.device)
+                        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+                        sized = int(t)
+                    self.total_steps = sized
+                    end = min(sized, stop_after) if stop_after > 0 else sized
+                    self._log(step=self.step, sized_total_steps=sized, sec_per_step=budget.sec_per_step)
                 self.sampler_pos += used
                 if save_every and self.sampler_pos % save_every < used:
                     self.save(self.out / "last.pt")
