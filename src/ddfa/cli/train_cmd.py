@@ -35,8 +35,10 @@ def _run(args) -> int:
     from ddfa.train.sources import CacheSource, cache_normalizer, profiling_step
     from ddfa.train.trainer import Trainer
 
-    cfg = TrainConfig.from_toml(args.config, **_settings(args.settings), cache=args.cache, out=args.out,
-                                max_steps=args.max_steps)
+    overrides = _settings(args.settings)
+    overrides.update((k, v) for k, v in (("cache", args.cache), ("out", args.out), ("max_steps", args.max_steps))
+                     if v is not None)
+    cfg = TrainConfig.from_toml(args.config, **overrides)
     aug = cfg.augment
     hook = profiling_step if aug.video and (aug.step_yaw > 0 or aug.step_pitch > 0) else None
     # a warm start keeps the statistics its output layer was trained for, whatever cache it continues on
