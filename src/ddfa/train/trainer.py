@@ -1,4 +1,5 @@
-"""The training loop: losses, meta-joint optimisation, LRR, checkpoints, validation, DDP.
+"""The training loop: losses, meta-joint optimisation, LRR, checkpoints, validation, DDP; distillation
+(:mod:`ddfa.train.distill`), device, bf16 autocast and time-sized schedules (:mod:`ddfa.train.accel`).
 
 Run it with ``ddfa train --config FILE`` (one process) or
 ``torchrun --nproc_per_node N -m ddfa.cli.main train --config FILE`` (DDP; gloo on CPU,
