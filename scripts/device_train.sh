@@ -22,7 +22,7 @@ TEACHER_SHARE=${TEACHER_SHARE:-0.5}
 OUT=${OUT:?set OUT to the folder whose files come back}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/device_train.log") 2>&1
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-python3}
 ddfa() { "$PY" -m ddfa.cli.main "$@"; }
 left() { echo $((BUDGET - (SECONDS - START))); }
@@ -55,3 +55,4 @@ cp "$WORK/mb05/log.jsonl" "$OUT/mb05_distill_log.jsonl" 2>/dev/null
 [ -f "$WORK/mb05/best.pt" ] && ddfa export weights --checkpoint "$WORK/mb05/best.pt" --keep-lrr -o "$OUT/mb05_distill.pt"
 echo "== done in $((SECONDS - START))s of ${BUDGET}s"
 ls -la "$OUT"
+sleep 1  # let tee finish the log
