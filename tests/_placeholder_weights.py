@@ -19,7 +19,7 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def make_placeholder_checkpoint(path: Path, n_faces: int = 50, seed: int = 0) -> Path:
-    import torch
+    torch = pytest.importorskip("torch", reason='the placeholder weights need torch: pip install ".[train]"')
 
     from ddfa.data.readers import read_300w
     from ddfa.morphable import FaceModel, Normalizer

@@ -2,12 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 
 from ddfa.atomic import atomic_path, atomic_write
 from ddfa.morphable import Normalizer
-from ddfa.nets import create_model
-from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
 
 
 def test_replaces_only_on_success(tmp_path):
@@ -32,6 +29,10 @@ def test_suffix_keeps_numpy_on_the_yielded_name(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
+    torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
+    from ddfa.nets import create_model
+    from ddfa.nets.checkpoint import read_checkpoint, save_checkpoint
+
     net = create_model("mobilenet_v1", width=0.25)
     norm = Normalizer(np.zeros(62, np.float32), np.ones(62, np.float32))
     path = save_checkpoint(tmp_path / "w.pt", net, norm, "mobilenet_v1", {"width": 0.25})

@@ -7,6 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
+pytest.importorskip("scipy", reason='needs scipy: pip install ".[train]"')
+
 from ddfa.data.cache import FIELDS, BuildSettings, build_cache, split_of, view_plan
 from ddfa.data.flip import flip_sample
 from ddfa.errors import InputError

@@ -326,6 +326,7 @@ def test_stability_benchmark_with_known_predictors(subset, face_model):
 
 
 def test_cli_eval(tmp_path, capsys):
+    pytest.importorskip("scipy", reason='ddfa eval needs scipy: pip install ".[train]"')
     data = shared_path("aflw2000-3d")
     assert main(["eval", "aflw2000", "--data", str(data), "--limit", "12", "-o", str(tmp_path / "a")]) == 0
     assert "| exact | original |" in capsys.readouterr().out
@@ -347,6 +348,7 @@ def test_cli_eval_test_time_options(tmp_path, capsys, flag, label):
     shipped network; on 64 AFLW2000-3D crops either is no worse than one pass."""
     from _placeholder_weights import bundled_weights_or_skip
 
+    pytest.importorskip("torch", reason='the network predictor needs torch: pip install ".[train]"')
     weights = bundled_weights_or_skip("mobilenet_v1_0.5")
     data = shared_path("aflw2000-3d")
     nme = {}

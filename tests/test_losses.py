@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
 
 from ddfa.losses import FWPDC, VDC, WPDC, LandmarkRegression, balanced
 from ddfa.morphable import compose, layout, rotation_from_euler

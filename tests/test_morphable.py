@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from ddfa.morphable import FaceModel, Normalizer, compose, decompose, euler_from_rotation, layout, rotation_from_euler
 from ddfa.morphable.frames import CROP_SIZE, Roi, image_to_vertex, roi_from_landmarks, vertex_to_image
@@ -38,6 +37,7 @@ def test_symmetry_is_an_involution_and_mirrors_the_mean(face_model):
 
 
 def test_build_from_source_matches_the_ict_neutral(tmp_path):
+    pytest.importorskip("scipy", reason='ddfa model build needs scipy: pip install ".[train]"')
     from ddfa.morphable.build import build_face_model
 
     src = shared_path("ict-face-model")
@@ -74,6 +74,7 @@ def test_expression_basis_maps_back_to_arkit(face_model, rng):
 
 
 def test_layout_roundtrip_numpy_and_torch(rng):
+    torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
     p = rng.normal(size=(4, 62)).astype(np.float32)
     T, a = layout.pose_matrix(p), layout.shape_coeffs(p)
     assert T.shape == (4, 3, 4) and a.shape == (4, 50)
@@ -86,6 +87,7 @@ def test_layout_roundtrip_numpy_and_torch(rng):
 
 
 def test_normalizer_roundtrip(rng):
+    torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
     p = rng.normal(3, 2, size=(100, 62))
     n = Normalizer.fit(p)
     z = n.normalize(p.astype(np.float32))
@@ -120,6 +122,7 @@ def test_decompose_compose_roundtrip(rng):
 
 
 def test_dense_and_sparse_reconstruction_agree(face_model, rng):
+    torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
     p = random_params(rng, 5)
     dense = face_model.vertices(p)
     sparse = face_model.vertices(p, dense=False)

@@ -6,8 +6,9 @@ import importlib.util
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
+
+torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
+from torch import nn  # noqa: E402
 
 from ddfa.export.onnx import ExportError, export_onnx, verify_onnx
 from ddfa.nets import (

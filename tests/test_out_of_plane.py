@@ -7,6 +7,8 @@ import json
 import cv2
 import numpy as np
 import pytest
+
+pytest.importorskip("scipy", reason='needs scipy: pip install ".[train]"')
 from conftest import shared_path
 
 from ddfa.cli.main import main

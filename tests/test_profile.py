@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("scipy", reason='needs scipy: pip install ".[train]"')
+
 from ddfa.data.flip import flip_image, flip_params, flip_points, flip_sample, shape_mirror
 from ddfa.data.profile import FaceProfiler, params_to_crop, params_to_image, profile
 from ddfa.errors import InputError

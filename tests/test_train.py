@@ -8,7 +8,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
 
 from ddfa.morphable import Normalizer
 from ddfa.morphable.fit import LandmarkFitter

@@ -2,6 +2,7 @@
 
     >>> from ddfa import FaceAligner
     >>> faces = FaceAligner().align("photo.jpg")   # list[Face]: .landmarks, .vertices, .pose, .expression
+    >>> faces[0].to_dict()                         # plain JSON-ready dict; .to_arrays(), faces_to_arrays(faces)
 """
 
 import os
@@ -13,14 +14,14 @@ __version__ = "0.1.0"
 # effective when ddfa is imported before torch; set OMP_WAIT_POLICY yourself to choose otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["FaceAligner", "FaceModel", "__version__"]
+__all__ = ["Face", "FaceAligner", "FaceModel", "faces_to_arrays", "__version__"]
 
 
 def __getattr__(name):  # imported on first use: `import ddfa` stays cheap for the CLI
-    if name == "FaceAligner":
-        from ddfa.pipeline import FaceAligner
+    if name in ("Face", "FaceAligner", "faces_to_arrays"):
+        import ddfa.pipeline
 
-        return FaceAligner
+        return getattr(ddfa.pipeline, name)
     if name == "FaceModel":
         from ddfa.morphable import FaceModel
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ddfa import __version__
@@ -13,8 +14,15 @@ SUBCOMMANDS = ("ddfa.cli.model_cmd", "ddfa.cli.eval_cmd", "ddfa.cli.data_cmd", "
                "ddfa.cli.bench_cmd")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (subcommand parsers inherit it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ddfa",
         description="Fast, accurate and stable 3D dense face alignment.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -27,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``ddfa`` command; every error is one line on stderr (``DDFA_DEBUG=1`` re-raises it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -36,15 +45,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.run(args) or 0)
-    except DDFAError as exc:
-        print(f"ddfa: error: {exc}", file=sys.stderr)
-        return 1
-    except FileNotFoundError as exc:
-        print(f"ddfa: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("ddfa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("DDFA_DEBUG", "") not in ("", "0"):
+            raise
+        known = isinstance(exc, (DDFAError, OSError))
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if not known:
+            what = f"{type(exc).__name__}: {what}" if what else type(exc).__name__
+            what += " (unexpected; run with DDFA_DEBUG=1 for the traceback)"
+        print(f"ddfa: error: {what}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from ddfa._optional import require
+
+require("torch", "the training dataset")
 import torch
 from torch.utils.data import Dataset
 

@@ -38,6 +38,9 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from ddfa._optional import require
+
+require("scipy", "face profiling")
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 

@@ -191,7 +191,9 @@ def _mean_shape(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
 @register_predictor("network")
 def _network(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
     """A trained regressor checkpoint (``ddfa train`` output or a bundled ``.pt``), run by torch."""
-    import torch
+    from ddfa._optional import require
+
+    torch = require("torch", "the network predictor")
 
     from ddfa.nets.checkpoint import load_regressor
 

@@ -19,6 +19,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from ddfa._optional import require
+
+require("torch", "ONNX export")
 import torch
 from torch import nn
 

@@ -68,7 +68,9 @@ def expression_pca(shapes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, 
 
 def vertex_symmetry(vertices: np.ndarray) -> np.ndarray:
     """Vertices (N, 3), symmetric about x = 0 -> (N,) id of each vertex's mirror twin."""
-    from scipy.spatial import cKDTree
+    from ddfa._optional import require
+
+    cKDTree = require("scipy.spatial", "ddfa model build").cKDTree
 
     mirrored = vertices * np.array([-1.0, 1.0, 1.0])
     return cKDTree(vertices).query(mirrored)[1].astype(np.int32)

@@ -1,5 +1,9 @@
 """Regression networks: 120x120 RGB face crop -> 3DMM parameter vector."""
 
+from ddfa._optional import require
+
+require("torch", "ddfa.nets (training, .pt export, the torch backend)")
+
 from .base import LRROutput, ParamRegressor
 from .efficientnet_lite import EfficientNetLite0
 from .errors import NetError

@@ -10,6 +10,7 @@ _EXPORTS = {
     "FaceAligner": "aligner",
     "Face": "face",
     "Pose": "face",
+    "faces_to_arrays": "face",
     "DRAW_KINDS": "kinds",
     "EXPORT_FORMATS": "kinds",
     "OVERLAY_KINDS": "kinds",

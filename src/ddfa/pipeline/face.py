@@ -125,6 +125,12 @@ class Face:
         }
 
 
+    def to_arrays(self, dense: bool = False) -> dict[str, np.ndarray]:
+        """This face as numpy arrays: the keys of :func:`faces_to_arrays` without its leading face axis."""
+        arrays = faces_to_arrays([self], dense=dense)
+        return {k: v if k in ("expression_names", "triangles") else v[0] for k, v in arrays.items()}
+
+
 def _rounded(a: np.ndarray, decimals: int = 3) -> list:
     return np.round(np.asarray(a, np.float64), decimals).tolist()
 

@@ -126,6 +126,9 @@ class TorchRegressor:
     """
 
     def __init__(self, weights: str | os.PathLike, threads: int = 1) -> None:
+        from ddfa._optional import require
+
+        require("torch", "the torch backend")
         from ddfa.nets.checkpoint import load_regressor
 
         self.threads = _check_threads(threads)
@@ -339,8 +342,10 @@ def export_regressor_onnx(
         ModelError: the checkpoint is missing or unreadable.
         ExportError (a DDFAError): export or verification failed.
     """
-    import onnx
-    import torch
+    from ddfa._optional import require
+
+    onnx = require("onnx", "exporting a .pt checkpoint to ONNX")
+    torch = require("torch", "exporting a .pt checkpoint to ONNX")
     from torch import nn
 
     from ddfa.export.onnx import export_onnx, verify_onnx

@@ -13,6 +13,9 @@ import dataclasses
 import os
 
 import numpy as np
+from ddfa._optional import require
+
+require("torch", "precise BatchNorm")
 import torch
 from torch import nn
 

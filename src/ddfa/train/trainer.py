@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ddfa._optional import require
+
+require("torch", "training")
 import torch
 import torch.distributed as dist
 from torch import nn
