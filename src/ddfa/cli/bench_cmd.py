@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,13 @@ def _threads(text: str) -> list[int]:
     return [positive_int(t) for t in text.split(",") if t.strip()]
 
 
+def _has_torch() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:
+        return False
+
+
 def register(sub) -> None:
     from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
 
@@ -31,8 +39,9 @@ def register(sub) -> None:
                        description="Time every stage of the image pipeline on the given images.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     p.add_argument("inputs", nargs="+", type=Path, metavar="IMG|DIR", help="image files and/or folders")
-    p.add_argument("--backends", type=comma_list(BACKENDS), default=list(BACKENDS), metavar="NAMES",
-                   help="comma-separated backends (default: %(default)s)")
+    installed = [b for b in BACKENDS if b != "torch" or _has_torch()]
+    p.add_argument("--backends", type=comma_list(BACKENDS), default=installed, metavar="NAMES",
+                   help="comma-separated backends (default: those installed, %(default)s)")
     p.add_argument("--threads", type=_threads, default=[1, 2], metavar="N,N",
                    help="comma-separated thread counts (default: 1,2)")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes per configuration (default: 5)")

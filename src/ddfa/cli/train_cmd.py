@@ -13,7 +13,7 @@ def register(sub) -> None:
         epilog="examples:\n"
         "  ddfa train --config configs/mb05_meta_joint.toml\n"
         "  ddfa train --config configs/mb1_meta_joint.toml --max-steps 2000 --out runs/mb1\n"
-        "  ddfa train --config configs/mb1_meta_joint_stage2.toml --stop-after 2100   # pause; rerun to resume\n"
+        "  ddfa train --config configs/mb1_meta_joint_stage8.toml --stop-after 100   # pause; rerun to resume\n"
         "  torchrun --nproc_per_node 2 -m ddfa.cli.main train --config configs/mb1_meta_joint.toml",
     )
     p.add_argument("--config", type=Path, required=True, help="TOML file with the TrainConfig settings")
