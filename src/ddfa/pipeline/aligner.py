@@ -33,11 +33,11 @@ class FaceAligner:
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
         face_model: the 3DMM decoding the parameters; default: the bundled one.
         flip_test: also regress each face's mirror image and average the two (about 2.5 % lower
-            NME on AFLW2000-3D, twice the network time; see the README).
+            NME on AFLW2000-3D, twice the network time; see docs/pipeline.md).
         upright: regress a tilted head again, turned upright inside its crop (default on;
             :class:`~ddfa.pipeline.regressor.UprightRegressor`: a second or third network pass for
             faces past 5 degrees of in-plane rotation, blended in up to 15; lower error and steadier
-            video, see the README). ``False`` gives the bare one-pass network.
+            video, see docs/pipeline.md). ``False`` gives the bare one-pass network.
         any_rotation: find and align faces at any in-plane angle (sideways, upside down): the
             detector runs on the image turned by 0, 90, 180 and 270 degrees and each face is
             aligned in the turn where it is upright (:mod:`ddfa.pipeline.turned`; 4x detection
