@@ -6,7 +6,11 @@ import contextlib
 import math
 import time
 
-import torch
+from ddfa._optional import require
+
+require("torch", "training")
+
+import torch  # noqa: E402
 
 from ddfa.errors import InputError
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 
-import torch
+from ddfa._optional import require
+
+require("torch", "distillation")
+
+import torch  # noqa: E402
 
 from ddfa.nets.checkpoint import load_regressor
 from ddfa.train.accel import autocast
