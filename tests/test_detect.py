@@ -40,13 +40,14 @@ def detector() -> RetinaFaceDetector:
 
 
 # Face counts checked by eye: emma.jpg is a triptych of three shots of the same
-# person; obama_and_biden.jpg also shows a girl's face below them (a fourth
+# person, plus an out-of-focus bystander behind her on the left (found since the
+# re-check of unsure candidates; the 640 px one-pass detector scored it 0.45); obama_and_biden.jpg also shows a girl's face below them (a fourth
 # person at the right edge has her face cut off by the frame).
 @pytest.mark.parametrize(
     "name, count",
     [
         ("images/single_face.jpg", 1),
-        ("images/emma.jpg", 3),
+        ("images/emma.jpg", 4),
         ("images/two_people.jpg", 2),
         ("images/obama_and_biden.jpg", 3),
         ("images/free-mountain-vector-01.jpg", 0),

@@ -79,12 +79,23 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "(default: on; --no-upright gives the bare one-pass network)")
 
 
+def add_detection_args(p: argparse.ArgumentParser) -> None:
+    """--min-face, --det-size (the default detector's resolution policy, docs/speed.md)."""
+    g = p.add_argument_group("detection")
+    g.add_argument("--min-face", type=positive_int, default=None, metavar="PX",
+                   help="find faces down to PX pixels high at any image size (e.g. 20; slower on big images; "
+                        "default: one pass, finding faces from about min(longer side / 28, 128) px)")
+    g.add_argument("--det-size", type=positive_int, default=448, metavar="PX",
+                   help="longer side of the detector's first pass (default: %(default)s)")
+
+
 def make_aligner(args):
     from ddfa.pipeline import FaceAligner
 
     return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
                        flip_test=args.flip_test, upright=args.upright,
-                       any_rotation=getattr(args, "any_rotation", False))
+                       any_rotation=getattr(args, "any_rotation", False),
+                       min_face=getattr(args, "min_face", None), det_size=getattr(args, "det_size", 448))
 
 
 def register(sub) -> None:
@@ -109,6 +120,7 @@ def register(sub) -> None:
                         "270 degrees: 4x detection time)")
     p.add_argument("--recursive", action="store_true", help="also search sub-folders")
     add_model_args(p)
+    add_detection_args(p)
     p.set_defaults(run=run)
 
 

@@ -42,6 +42,11 @@ class FaceAligner:
             detector runs on the image turned by 0, 90, 180 and 270 degrees and each face is
             aligned in the turn where it is upright (:mod:`ddfa.pipeline.turned`; 4x detection
             time). Still images only: :meth:`track` refuses it.
+        min_face: default detector only: the height in pixels of the smallest face to find
+            (e.g. 20); None searches one pass of ``det_size`` px, which finds faces from about
+            ``min(16 * longer side / det_size, 128)`` px (:class:`~ddfa.detect.RetinaFaceDetector`,
+            docs/speed.md).
+        det_size: default detector only: the longer side in pixels of its first pass.
 
     Raises:
         ModelError: the weights are missing or unreadable.
@@ -65,6 +70,8 @@ class FaceAligner:
         flip_test: bool = False,
         upright: bool = True,
         any_rotation: bool = False,
+        min_face: float | None = None,
+        det_size: int = 448,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
         self.regressor: ParamRegressor = with_test_time_options(
@@ -73,6 +80,7 @@ class FaceAligner:
         self.threads = threads
         self._detector = detector
         self.any_rotation = bool(any_rotation)
+        self._detector_options = {"min_face": min_face, "max_size": det_size}
 
     @property
     def detector(self) -> FaceDetector:
@@ -80,7 +88,7 @@ class FaceAligner:
         if self._detector is None:
             from ddfa.detect import RetinaFaceDetector
 
-            self._detector = RetinaFaceDetector(threads=self.threads)
+            self._detector = RetinaFaceDetector(threads=self.threads, **self._detector_options)
         return self._detector
 
     def detect(self, image: np.ndarray) -> list[Detection]:
