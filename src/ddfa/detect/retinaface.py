@@ -38,11 +38,11 @@ _PRE_NMS_TOP_K = 5000
 _RGB_MEAN = tuple(float(v) for v in _BGR_MEAN[::-1])
 
 # Resolution policy (RetinaFaceDetector's docstring; tuned in docs/speed.md).
-_SMALLEST_FACE = 16.0  # px in the network input: the smallest anchor; the finest level puts min_face here
+_SMALLEST_FACE = 24.0  # px in the network input found reliably (anchors start at 16); min_face goes here
 _LEVEL_RATIO = 3.0  # scale step between pyramid levels
-_LEVEL_KEEP = 64.0  # px: a finer level keeps faces below this (3x smaller, 21 px, in the level above)
-_TILE, _TILE_OVERLAP = 768, 96  # px: finer levels run in tiles (bounded memory); overlap > _LEVEL_KEEP
-_RECHECK_LOW = 0.2  # candidates from this score up are re-checked when unsure
+_LEVEL_KEEP = 32.0  # px: a finer level keeps the faces below this size in the level above
+_TILE, _TILE_OVERLAP = 768, 128  # px: finer levels run in tiles; overlap >= _LEVEL_KEEP * _LEVEL_RATIO
+_RECHECK_LOW = 0.05  # candidates from this score up are re-checked when unsure
 _RECHECK_BELOW_PX = 32.0  # ... and when smaller than this in their pass
 _RECHECK_PATCH, _RECHECK_CONTEXT, _RECHECK_MAX_ZOOM = 128, 2.0, 2.0  # patch px, side / face side, max upsampling
 _RECHECK_MAX, _RECHECK_IOU = 32, 0.3  # at most this many patches; IoU that confirms a candidate
@@ -81,9 +81,9 @@ class RetinaFaceDetector:
     1. **first pass**: the whole image, shrunk so that its longer side is ``max_size`` but by at
        most ``max_shrink`` (so faces of about ``16 * max_shrink`` px are found at any image size);
     2. **finer levels** (only with ``min_face``): the image at 3x, 9x, ... the first pass's
-       scale, up to the scale where a ``min_face``-pixel face is 16 px high, cut in overlapping
+       scale, up to the scale where a ``min_face``-pixel face is 24 px high, cut in overlapping
        tiles; each level keeps the faces too small for the level above it (an image pyramid);
-    3. **re-check** (``recheck``): candidates scoring from 0.2 up to ``score_threshold`` or small
+    3. **re-check** (``recheck``): candidates scoring from 0.05 up to ``score_threshold`` or small
        in their pass (under 48 px) are cut out of the full-resolution image at a finer scale and
        detected again, all in one batch: they are kept, with the finer box, when the finer pass
        confirms them (an unsure one needs a score of 0.7 there).
@@ -99,7 +99,7 @@ class RetinaFaceDetector:
         max_size: longest side of the first pass in pixels; None never downscales.
         max_shrink: the first pass shrinks the image by at most this factor (>= 1); None: no limit.
         min_face: height in image pixels of the smallest face sought (>= 4); None: only the
-            first pass. Small values cost time on big images: about ``(16 / min_face)^2`` times
+            first pass. Small values cost time on big images: about ``min(1, 24 / min_face)^2`` times
             the image's megapixels times 60 ms per megapixel per thread (docs/speed.md).
         recheck: re-check unsure and small candidates at a finer scale (see above).
         fused: one-step channel swap / mean subtraction and a 2 x 2 halving shrink (False: the
@@ -171,12 +171,14 @@ class RetinaFaceDetector:
             raise InputError(f"detect expects an RGB uint8 image (H, W, 3), got {desc}; use ddfa.io.load_image")
         low = _RECHECK_LOW if self.recheck else self.score_threshold
         found = []
-        for level, scale in enumerate(self.scales(*image.shape[:2])):
+        scales = self.scales(*image.shape[:2])
+        for level, scale in enumerate(scales):
             small, to_orig = (_shrink if self.fused else _downscale)(image, scale)
             for y, x, tile in _tiles(small, level > 0):
                 cands = self._decode(self._run([tile])[0], *tile.shape[:2], low)
                 if level > 0:  # finer levels keep the faces too small for the level above
-                    cands = cands.take(cands.boxes[:, 3] - cands.boxes[:, 1] < _LEVEL_KEEP)
+                    keep = _LEVEL_KEEP * scale / scales[level - 1]
+                    cands = cands.take(cands.boxes[:, 3] - cands.boxes[:, 1] < keep)
                 cands.boxes += np.array([x, y, x, y], np.float32)
                 cands.points += np.array([x, y], np.float32)
                 size = cands.boxes[:, 3] - cands.boxes[:, 1]
