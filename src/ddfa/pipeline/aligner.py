@@ -12,7 +12,7 @@ from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
-from ddfa.pipeline.crop import box_inside_share, check_boxes, crop_faces, roi_from_box
+from ddfa.pipeline.crop import box_inside_share, check_boxes, crop_faces, eye_turns, roi_from_box, unturn_params
 from ddfa.pipeline.face import Face, build_faces
 from ddfa.pipeline.regressor import MODEL_NAMES, ParamRegressor, load_param_regressor, with_test_time_options
 
@@ -47,6 +47,9 @@ class FaceAligner:
             ``min(16 * longer side / det_size, 128)`` px (:class:`~ddfa.detect.RetinaFaceDetector`,
             docs/speed.md).
         det_size: default detector only: the longer side in pixels of its first pass.
+        prerotate: crop detected faces turned upright by the detector's eye points when these
+            tilt past 5 degrees (default on; saves most of the upright pass's second network runs,
+            docs/speed.md). Faces given by boxes or landmarks are not turned.
 
     Raises:
         ModelError: the weights are missing or unreadable.
@@ -72,12 +75,14 @@ class FaceAligner:
         any_rotation: bool = False,
         min_face: float | None = None,
         det_size: int = 448,
+        prerotate: bool = True,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
         self.regressor: ParamRegressor = with_test_time_options(
             load_param_regressor(model, backend, weights, threads), self.face_model, flip_test, upright)
         self.backend = backend
         self.threads = threads
+        self.prerotate = prerotate
         self._detector = detector
         self.any_rotation = bool(any_rotation)
         self._detector_options = {"min_face": min_face, "max_size": det_size}
@@ -95,10 +100,12 @@ class FaceAligner:
         """Run the detector on an RGB uint8 image; highest score first."""
         return self.detector.detect(image)
 
-    def regress(self, image: np.ndarray, rois: Sequence[Roi]) -> np.ndarray:
-        """Crop ``rois`` from an RGB uint8 image and regress them in one batch -> float32 ``(B, 62)``."""
-        crops, _ = crop_faces(image, rois)
-        return self.regressor(crops)
+    def regress(self, image: np.ndarray, rois: Sequence[Roi], turns: np.ndarray | None = None) -> np.ndarray:
+        """Crop ``rois`` from an RGB uint8 image and regress them in one batch -> float32 ``(B, 62)``
+        (each in its plain crop's vertex frame; ``turns``: see :func:`~ddfa.pipeline.crop.crop_faces`)."""
+        crops, _ = crop_faces(image, rois, turns=turns)
+        params = self.regressor(crops)
+        return params if turns is None else unturn_params(params, turns)
 
     def align(
         self,
@@ -131,6 +138,7 @@ class FaceAligner:
             an empty list when no face is found.
         """
         image = load_image(image, color)
+        turns = None
         if boxes is not None and landmarks is not None:
             raise InputError("pass either boxes or landmarks, not both")
         if landmarks is not None:
@@ -154,9 +162,10 @@ class FaceAligner:
             box_arr = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
             rois = [roi_from_box(b) for b in box_arr]
             scores = np.array([d.score for d in dets], np.float32)
+            turns = eye_turns(dets) if self.prerotate else None
         if not rois:
             return []
-        params = self.regress(image, rois)
+        params = self.regress(image, rois, turns)
         return build_faces(self.face_model, params, rois, box_arr, scores, dense=dense)
 
     @staticmethod

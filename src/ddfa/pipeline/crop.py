@@ -41,6 +41,8 @@ __all__ = [
     "box_inside_share",
     "check_boxes",
     "crop_faces",
+    "eye_turns",
+    "unturn_params",
     "fit_box_calibration",
     "landmark_box_from_box",
     "match_detection",
@@ -136,22 +138,63 @@ def roi_from_box(box, calibration: BoxCalibration = BOX_CALIBRATION) -> Roi:
     return roi_from_landmarks(landmark_box_from_box(box, calibration).reshape(2, 2))
 
 
-def crop_faces(image: np.ndarray, rois: Sequence[Roi], size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def crop_faces(image: np.ndarray, rois: Sequence[Roi], size: int = CROP_SIZE,
+               turns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Resample each ROI of an RGB uint8 image to ``size x size``.
 
     Pixels outside the image repeat the edge (``BORDER_REPLICATE``), as the
-    training crops do.
+    training crops do. ``turns``: ``(B,)`` degrees, counter-clockwise on screen, to rotate
+    each crop by about its centre (see :func:`eye_turns`); None or 0 is the plain crop.
 
     Returns:
         crops: uint8 ``(B, size, size, 3)``.
         affines: float64 ``(B, 2, 3)`` image -> crop pixel maps.
     """
     affines = np.stack([roi.affine(size) for roi in rois]) if rois else np.zeros((0, 2, 3))
+    if turns is not None and len(rois):
+        from ddfa.data.augment import compose_affines, similarity_matrix
+
+        c = (size - 1) / 2
+        affines = compose_affines(similarity_matrix(1.0, np.asarray(turns, np.float64), 0.0, 0.0, (c, c)), affines)
     crops = np.empty((len(rois), size, size, 3), np.uint8)
     for crop, affine in zip(crops, affines):
         cv2.warpAffine(image, affine, (size, size), dst=crop, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     return crops, affines
+
+
+def eye_turns(detections: Sequence[Detection], min_angle: float = 5.0, min_span: float = 0.25) -> np.ndarray | None:
+    """``(B,)`` float64 degrees that turn each detected face upright by its eye line (the
+    detector's 5 points); 0 where the line is within ``min_angle`` of level or the eyes are
+    closer than ``min_span`` x the box width (profile views, where the eye line misleads);
+    None when no face is turned (or a detection has no points).
+
+    Turning the crop before the network does at once what the upright pass
+    (:class:`~ddfa.pipeline.regressor.UprightRegressor`) would do with a second network pass
+    (AFLW2000-3D through the pipeline: ``benchmarks/aflw_pipeline.py``).
+    """
+    if not detections or any(d.landmarks5 is None for d in detections):
+        return None
+    eyes = np.array([d.landmarks5[:2] for d in detections], np.float64)  # (B, 2, 2): image-left eye first
+    width = np.array([max(d.width, 1e-6) for d in detections])
+    d = eyes[:, 1] - eyes[:, 0]
+    angle = np.degrees(np.arctan2(d[:, 1], d[:, 0]))  # clockwise on screen (y down) = the turn back
+    angle[(np.abs(angle) <= min_angle) | (np.hypot(d[:, 0], d[:, 1]) < min_span * width)] = 0.0
+    return angle if angle.any() else None
+
+
+def unturn_params(params: np.ndarray, turns: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """``(B, 62)`` params regressed on crops turned by ``turns`` (:func:`crop_faces`) -> the params of
+    the plain crops (exact: :func:`ddfa.data.augment.warp_params`); float32."""
+    from ddfa.data.augment import similarity_matrix, warp_params
+
+    c = (size - 1) / 2
+    out = np.array(params, np.float32)
+    turned = np.flatnonzero(np.asarray(turns) != 0)
+    if turned.size:
+        back = similarity_matrix(1.0, -np.asarray(turns, np.float64)[turned], 0.0, 0.0, (c, c))
+        out[turned] = warp_params(out[turned], back, height=size)
+    return out
 
 
 def match_detection(detections: Sequence[Detection], points: np.ndarray) -> Detection | None:

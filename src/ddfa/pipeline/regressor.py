@@ -248,8 +248,8 @@ class UprightRegressor:
         to_crop = np.tile(np.eye(3)[:2], (len(crops), 1, 1))  # input crop -> the crop last regressed
         active = np.arange(len(crops))
         centre = (CROP_SIZE - 1) / 2
-        for _ in range(self.passes):
-            current = warp_params(params[active], to_crop[active], height=CROP_SIZE)
+        for step in range(self.passes):  # the first step's crops are the input crops: no warp
+            current = params[active] if step == 0 else warp_params(params[active], to_crop[active], height=CROP_SIZE)
             roll = in_plane_angle(current)
             w = self.weight(roll)
             tilted = w > 0

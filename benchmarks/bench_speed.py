@@ -1,0 +1,191 @@
+"""Speed of the photo and video pipelines against the pipeline before the speed work, in one run.
+
+Usage: python benchmarks/bench_speed.py [--rounds 7] [--video ../shared/data/media/videos/obama.mp4]
+                                        [--video-frames 120] [--profile]
+
+One thread (set OMP_NUM_THREADS=1 too). The 12 media photos are decoded once; every row runs the
+new pipeline (``FaceAligner()``) and the baseline (``FaceAligner(detector=RetinaFaceDetector(
+**BASELINE_OPTIONS))``: the 640 px one-pass detector with numpy pre-processing) on the same
+data, in alternating order, for ``--rounds`` paired rounds; the ratio is the median of the
+per-round ratios. The 3DDFA_V2 column converts the ratio with the reference figures of
+issue 20 (3DDFA_V2's ONNX path measured side by side with the baseline, one thread):
+photo 0.94, detector 0.85, per face 1.77 (one per call) and 1.43 (all in one call), network 1.11.
+
+Rows: photo pipeline (``align(image)``, ms/image); detector alone (ms/image); per face, one face
+per call (``align(image, boxes=[box])``) and all faces of an image in one call (ms/face, the
+baseline detector's boxes for both); network alone, batch 1 (ms/face); dense mesh (ms/face).
+Video: frames per second of ``track()`` (new and baseline) and of a 3DDFA_V2-demo-style loop
+(detect on the first frame, then crop every frame from the last frame's landmarks), on the
+first ``--video-frames`` frames, decoded once. ``--profile`` adds the per-stage profile of the
+photo pipeline (docs/speed.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ddfa.detect.retinaface import BASELINE_OPTIONS, RetinaFaceDetector
+from ddfa.io import iter_image_paths, load_image
+from ddfa.morphable.frames import vertex_to_image
+from ddfa.pipeline import FaceAligner
+from ddfa.pipeline.crop import crop_faces, roi_from_box
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
+REFERENCE = {"photo pipeline": 0.94, "detector alone": 0.85, "per face, one per call": 1.77,
+             "per face, all in one call": 1.43, "network alone, batch 1": 1.11}
+
+
+def baseline_aligner() -> FaceAligner:
+    """The pipeline before the speed work, rebuilt from options."""
+    return FaceAligner(detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False)
+
+
+def _seconds(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def rows(aligner: FaceAligner, images, items, per_image, crops) -> dict:
+    """name -> (function running one round, number of units it covers)."""
+    inner = getattr(aligner.regressor, "regressor", aligner.regressor)
+    model = aligner.face_model
+    params = inner(np.concatenate(crops))
+
+    def dense():
+        for p, (_, box) in zip(params, items):
+            vertex_to_image(model.vertices(p[None], dense=True), roi_from_box(box).affine()[None])
+
+    return {
+        "photo pipeline": (lambda: [aligner.align(im) for im in images], len(images)),
+        "detector alone": (lambda: [aligner.detect(im) for im in images], len(images)),
+        "per face, one per call": (lambda: [aligner.align(im, boxes=b[None]) for im, b in items], len(items)),
+        "per face, all in one call": (lambda: [aligner.align(im, boxes=b) for im, b in per_image], len(items)),
+        "network alone, batch 1": (lambda: [inner(c) for c in crops], len(items)),
+        "dense mesh": (dense, len(items)),
+    }
+
+
+def paired(new: dict, base: dict, rounds: int) -> list[tuple[str, float, float, float]]:
+    """(row, new ms/unit, baseline ms/unit, median ratio) after one warm-up round."""
+    out = []
+    for name in new:
+        (f_new, n), (f_base, _) = new[name], base[name]
+        f_new(), f_base()
+        t_new, t_base = [], []
+        for r in range(rounds):
+            if r % 2:
+                t_base.append(_seconds(f_base)), t_new.append(_seconds(f_new))
+            else:
+                t_new.append(_seconds(f_new)), t_base.append(_seconds(f_base))
+        ratio = float(np.median(np.array(t_new) / np.array(t_base)))
+        out.append((name, 1e3 * np.median(t_new) / n, 1e3 * np.median(t_base) / n, ratio))
+    return out
+
+
+def demo_loop(aligner: FaceAligner, frames) -> None:
+    """3DDFA_V2's demo: detect on the first frame, then crop each frame from the last landmarks."""
+    faces = aligner.align(frames[0])
+    for frame in frames[1:]:
+        if not faces:
+            faces = aligner.align(frame)
+            continue
+        faces = aligner.align(frame, landmarks=[f.landmarks for f in faces])
+
+
+def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[tuple[str, float]]:
+    runs = {"track(), new": lambda: sum(1 for _ in new.track(frames)),
+            "track(), baseline": lambda: sum(1 for _ in base.track(frames)),
+            "demo-style loop (new aligner)": lambda: demo_loop(new, frames),
+            "demo-style loop (baseline aligner)": lambda: demo_loop(base, frames)}
+    times = {k: [] for k in runs}
+    for r in range(max(1, rounds // 2)):
+        for k, f in runs.items():
+            times[k].append(_seconds(f))
+    return [(k, len(frames) / float(np.median(v))) for k, v in times.items()]
+
+
+def profile(aligner: FaceAligner, images, rounds: int) -> list[tuple[str, float]]:
+    """Median ms per image of each stage of ``align(image)``, stage by stage."""
+    from ddfa.pipeline.face import build_faces
+
+    det = aligner.detector
+    inner = getattr(aligner.regressor, "regressor", aligner.regressor)
+    stages: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        acc: dict[str, float] = {}
+        for im in images:
+            t = {}
+            t0 = time.perf_counter()
+            dets = det.detect(im)
+            t["detect"] = time.perf_counter() - t0
+            boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+            t0 = time.perf_counter()
+            rois = [roi_from_box(b) for b in boxes]
+            crops, _ = crop_faces(im, rois)
+            t["crop"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            inner(crops)
+            t["network, first pass"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            params = aligner.regressor(crops)
+            t["network + upright pass"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            build_faces(aligner.face_model, params, rois, boxes, np.ones(len(rois)))
+            t["68 points, pose, expression"] = time.perf_counter() - t0
+            for k, v in t.items():
+                acc[k] = acc.get(k, 0.0) + v
+        for k, v in acc.items():
+            stages.setdefault(k, []).append(1e3 * v / len(images))
+    return [(k, float(np.median(v))) for k, v in stages.items()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=Path, default=DATA / "images")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--video", type=Path, default=DATA / "videos" / "obama.mp4")
+    ap.add_argument("--video-frames", type=int, default=120)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+
+    images = [load_image(p) for p in iter_image_paths(args.images)]
+    new, base = FaceAligner(), baseline_aligner()
+    boxes = [np.array([d.box for d in base.detect(im)], np.float32).reshape(-1, 4) for im in images]
+    per_image = [(im, b) for im, b in zip(images, boxes) if len(b)]
+    items = [(im, box) for im, b in per_image for box in b]
+    crops = [crop_faces(im, [roi_from_box(box)])[0] for im, box in items]
+    print(f"{len(images)} photos, {len(items)} faces (baseline detector), {args.rounds} paired rounds, "
+          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
+    print("| row | new (ms) | baseline (ms) | new / baseline | new / 3DDFA_V2 ONNX (issue 20 reference) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, t_new, t_base, ratio in paired(rows(new, images, items, per_image, crops),
+                                             rows(base, images, items, per_image, crops), args.rounds):
+        ref = f"{ratio * REFERENCE[name]:.2f}" if name in REFERENCE else "—"
+        unit = "image" if name in ("photo pipeline", "detector alone") else "face"
+        print(f"| {name} (ms/{unit}) | {t_new:.2f} | {t_base:.2f} | {ratio:.2f} | {ref} |", flush=True)
+
+    if args.video_frames and args.video.is_file():
+        from ddfa.pipeline.video import VideoReader
+
+        with VideoReader.open(args.video) as reader:
+            frames = list(reader.frames(args.video_frames))
+        print(f"\nVideo {args.video.name}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}:\n")
+        print("| loop | fps |\n|---|---:|")
+        for name, fps in video_fps(new, base, frames, args.rounds):
+            print(f"| {name} | {fps:.1f} |", flush=True)
+
+    if args.profile:
+        print("\nPer-stage profile of align(image), ms/image (median of rounds):\n")
+        print("| stage | new | baseline |\n|---|---:|---:|")
+        for (stage, a), (_, b) in zip(profile(new, images, args.rounds), profile(base, images, args.rounds)):
+            print(f"| {stage} | {a:.2f} | {b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
