@@ -147,10 +147,21 @@ def test_shrink_maps_back_exactly():
         np.testing.assert_allclose(g.box, 4 * s.box + 1.5, atol=1e-2)
 
 
-@pytest.mark.parametrize("kwargs", [{"max_shrink": 0.5}, {"min_face": 2}])
+@pytest.mark.parametrize("kwargs", [{"max_shrink": 0.5}, {"min_face": 2}, {"max_size": 16}])
 def test_bad_policy_arguments(kwargs):
     with pytest.raises(InputError):
         RetinaFaceDetector(**kwargs)
+
+
+def test_bad_cli_options_fail_once_before_any_image(tmp_path, capsys):
+    from ddfa.cli.main import main
+
+    image = MEDIA / "images" / "single_face.jpg"
+    if not image.exists():
+        pytest.skip("shared test image single_face.jpg not available")
+    assert main(["align", str(image), "-o", str(tmp_path), "--det-size", "16"]) != 0
+    err = capsys.readouterr().err
+    assert "at least 32 px" in err and "single_face" not in err
 
 
 def test_aligner_and_cli_pass_the_options(faces, tmp_path):

@@ -15,6 +15,7 @@ examples:
   ddfa align photo.jpg -o out/ --draw landmarks,mesh,pose --export obj,json
   ddfa align photos/ more.png -o out/ --draw mesh --combine --export npz,ply
   ddfa align group.jpg -o out/ --draw depth,pncc,uv --backend torch --threads 2
+  ddfa align crowd_4000x3000.jpg -o out/ --min-face 20   # small faces in a big photo (slower)
 
 drawings: mesh, points (dense cloud), landmarks, box, pose (axes),
           depth, pncc, uv (texture per face)

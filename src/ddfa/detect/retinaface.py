@@ -25,7 +25,7 @@ from ddfa._onnx import cpu_session
 from ddfa.detect.base import Detection
 from ddfa.errors import InputError, ModelError
 
-__all__ = ["BASELINE_OPTIONS", "RetinaFaceDetector", "box_iou", "load_retinaface_weights", "nms"]
+__all__ = ["BASELINE_OPTIONS", "RetinaFaceDetector", "box_iou", "check_policy", "load_retinaface_weights", "nms"]
 
 WEIGHTS_FILE = "retinaface_mobilenet0.25.onnx"
 WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
@@ -130,12 +130,7 @@ class RetinaFaceDetector:
             raise InputError(f"score_threshold must lie in [0, 1], got {score_threshold!r}")
         if not 0.0 < nms_threshold <= 1.0:
             raise InputError(f"nms_threshold must lie in (0, 1], got {nms_threshold!r}")
-        if max_size is not None and max_size < 32:
-            raise InputError(f"max_size must be at least 32 px (or None), got {max_size!r}")
-        if max_shrink is not None and not max_shrink >= 1:
-            raise InputError(f"max_shrink must be at least 1 (or None), got {max_shrink!r}")
-        if min_face is not None and not min_face >= 4:
-            raise InputError(f"min_face must be at least 4 px (or None), got {min_face!r}")
+        check_policy(max_size, max_shrink, min_face)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.max_size = max_size
@@ -248,6 +243,16 @@ class RetinaFaceDetector:
         boxes = np.concatenate([centre - half, centre + half], axis=1)
         points = p_xy[:, None] + landm[idx].reshape(-1, 5, 2) * _VARIANCE_CENTER * p_wh[:, None]
         return _Candidates(boxes, scores[idx], points, np.zeros(len(idx), bool)).nms(self.nms_threshold)
+
+
+def check_policy(max_size: int | None = 448, max_shrink: float | None = 8.0, min_face: float | None = None) -> None:
+    """Raise :class:`~ddfa.errors.InputError` when a resolution-policy option is out of range."""
+    if max_size is not None and not max_size >= 32:
+        raise InputError(f"the detection size (max_size) must be at least 32 px, got {max_size!r}")
+    if max_shrink is not None and not max_shrink >= 1:
+        raise InputError(f"max_shrink must be at least 1 (or None), got {max_shrink!r}")
+    if min_face is not None and not min_face >= 4:
+        raise InputError(f"min_face must be at least 4 px (or None), got {min_face!r}")
 
 
 @dataclass

@@ -86,6 +86,10 @@ class FaceAligner:
         self._detector = detector
         self.any_rotation = bool(any_rotation)
         self._detector_options = {"min_face": min_face, "max_size": det_size}
+        if detector is None:
+            from ddfa.detect.retinaface import check_policy
+
+            check_policy(**self._detector_options)  # now, not at the first image
 
     @property
     def detector(self) -> FaceDetector:
