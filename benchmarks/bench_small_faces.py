@@ -103,6 +103,7 @@ def main() -> None:
         image, boxes, sizes = make_frame(width, args.faces, args.per_size, args.seed)
         sizes = np.array(sizes)
         for name, det in detectors.items():
+            det.detect(image[:480, :640])  # warm-up: onnxruntime's first run of a session is slow
             t = time.perf_counter()
             dets = det.detect(image)
             ms = (time.perf_counter() - t) * 1e3

@@ -33,7 +33,7 @@ from ddfa.detect.retinaface import BASELINE_OPTIONS, RetinaFaceDetector
 from ddfa.io import iter_image_paths, load_image
 from ddfa.morphable.frames import vertex_to_image
 from ddfa.pipeline import FaceAligner
-from ddfa.pipeline.crop import crop_faces, roi_from_box
+from ddfa.pipeline.crop import crop_faces, eye_turns, roi_from_box, unturn_params
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
 REFERENCE = {"photo pipeline": 0.94, "detector alone": 0.85, "per face, one per call": 1.77,
@@ -127,13 +127,15 @@ def profile(aligner: FaceAligner, images, rounds: int) -> list[tuple[str, float]
             boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
             t0 = time.perf_counter()
             rois = [roi_from_box(b) for b in boxes]
-            crops, _ = crop_faces(im, rois)
+            turns = eye_turns(dets) if aligner.prerotate else None
+            crops, _ = crop_faces(im, rois, turns=turns)
             t["crop"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             inner(crops)
             t["network, first pass"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             params = aligner.regressor(crops)
+            params = params if turns is None else unturn_params(params, turns)
             t["network + upright pass"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             build_faces(aligner.face_model, params, rois, boxes, np.ones(len(rois)))
