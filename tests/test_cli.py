@@ -42,14 +42,14 @@ def test_align_end_to_end(tmp_path, capsys, placeholder_weights):
                        "--export", "obj,json", "--weights", placeholder_weights)
     assert code == 0, err
     result = json.loads((out / "emma.json").read_text())
-    assert len(result["faces"]) == 3 and (result["width"], result["height"]) == (3913, 1901)
+    assert len(result["faces"]) == 4 and (result["width"], result["height"]) == (3913, 1901)  # 3 shots + bystander
     for kind in ("landmarks", "mesh", "pose"):
         assert load_image(out / f"emma_{kind}.jpg").shape == (1901, 3913, 3)
-    for i in range(3):
+    for i in range(4):
         obj = (out / f"emma_face{i}.obj").read_text()
         assert "\nvt " in obj and f"mtllib emma_face{i}.mtl" in obj
         assert (out / f"emma_face{i}.png").is_file() and (out / f"emma_face{i}.mtl").is_file()
-    assert "3 face(s)" in err
+    assert "4 face(s)" in err
     assert [f.name for f in out.glob(".*")] == [".ddfa-outputs"]  # the manifest, no temporary files
     # the flip test finds the same faces and moves their landmarks only a little
     code, _, err = run(capsys, "align", media("images", "emma.jpg"), "-o", tmp_path / "flip", "--export", "json",
