@@ -84,7 +84,7 @@ class RetinaFaceDetector:
        scale, up to the scale where a ``min_face``-pixel face is 24 px high, cut in overlapping
        tiles; each level keeps the faces too small for the level above it (an image pyramid);
     3. **re-check** (``recheck``): candidates scoring from 0.05 up to ``score_threshold`` or small
-       in their pass (under 48 px) are cut out of the full-resolution image at a finer scale and
+       in their pass (under 32 px) are cut out of the full-resolution image at a finer scale and
        detected again, all in one batch: they are kept, with the finer box, when the finer pass
        confirms them (an unsure one needs a score of 0.7 there).
 

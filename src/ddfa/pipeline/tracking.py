@@ -182,7 +182,7 @@ class FaceTracker:
             patch_detector = aligner.detector
             if isinstance(patch_detector, RetinaFaceDetector):
                 patch_detector = RetinaFaceDetector(threads=aligner.threads, score_threshold=self.min_score,
-                                                    max_size=None)
+                                                    max_size=None, recheck=False)  # the patch is the fine scale
         self.patch_detector = patch_detector
         self.reset()
 
