@@ -98,53 +98,51 @@ def demo_loop(aligner: FaceAligner, frames) -> None:
         faces = aligner.align(frame, landmarks=[f.landmarks for f in faces])
 
 
-def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[tuple[str, float]]:
+def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[tuple[str, float, float]]:
+    """(loop, median fps, median of the per-round ratios of its fps to the first loop's), loops alternating."""
     runs = {"track(), new": lambda: sum(1 for _ in new.track(frames)),
             "track(), baseline": lambda: sum(1 for _ in base.track(frames)),
-            "demo-style loop (new aligner)": lambda: demo_loop(new, frames),
-            "demo-style loop (baseline aligner)": lambda: demo_loop(base, frames)}
+            "demo-style loop, new aligner": lambda: demo_loop(new, frames),
+            "demo-style loop, baseline aligner": lambda: demo_loop(base, frames)}
     times = {k: [] for k in runs}
     for r in range(max(1, rounds // 2)):
-        for k, f in runs.items():
-            times[k].append(_seconds(f))
-    return [(k, len(frames) / float(np.median(v))) for k, v in times.items()]
+        for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            times[k].append(_seconds(runs[k]))
+    first = np.array(times["track(), new"])
+    return [(k, len(frames) / float(np.median(v)), float(np.median(first / np.array(v)))) for k, v in times.items()]
 
 
-def profile(aligner: FaceAligner, images, rounds: int) -> list[tuple[str, float]]:
-    """Median ms per image of each stage of ``align(image)``, stage by stage."""
+def profile(aligner: FaceAligner, images) -> dict[str, float]:
+    """ms per image of each stage of ``align(image)``, stage by stage, over one round of ``images``."""
     from ddfa.pipeline.face import build_faces
 
     det = aligner.detector
     inner = getattr(aligner.regressor, "regressor", aligner.regressor)
-    stages: dict[str, list[float]] = {}
-    for _ in range(rounds):
-        acc: dict[str, float] = {}
-        for im in images:
-            t = {}
-            t0 = time.perf_counter()
-            dets = det.detect(im)
-            t["detect"] = time.perf_counter() - t0
-            boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
-            t0 = time.perf_counter()
-            rois = [roi_from_box(b) for b in boxes]
-            turns = eye_turns(dets) if aligner.prerotate else None
-            crops, _ = crop_faces(im, rois, turns=turns)
-            t["crop"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            inner(crops)
-            t["network, first pass"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            params = aligner.regressor(crops)
-            params = params if turns is None else unturn_params(params, turns)
-            t["network + upright pass"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            build_faces(aligner.face_model, params, rois, boxes, np.ones(len(rois)))
-            t["68 points, pose, expression"] = time.perf_counter() - t0
-            for k, v in t.items():
-                acc[k] = acc.get(k, 0.0) + v
-        for k, v in acc.items():
-            stages.setdefault(k, []).append(1e3 * v / len(images))
-    return [(k, float(np.median(v))) for k, v in stages.items()]
+    acc: dict[str, float] = {}
+    for im in images:
+        t = {}
+        t0 = time.perf_counter()
+        dets = det.detect(im)
+        t["detect"] = time.perf_counter() - t0
+        boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+        t0 = time.perf_counter()
+        rois = [roi_from_box(b) for b in boxes]
+        turns = eye_turns(dets) if aligner.prerotate else None
+        crops, _ = crop_faces(im, rois, turns=turns)
+        t["crop"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        inner(crops)
+        t["network, first pass"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        params = aligner.regressor(crops)
+        params = params if turns is None else unturn_params(params, turns)
+        t["network + upright pass"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        build_faces(aligner.face_model, params, rois, boxes, np.ones(len(rois)))
+        t["68 points, pose, expression"] = time.perf_counter() - t0
+        for k, v in t.items():
+            acc[k] = acc.get(k, 0.0) + 1e3 * v / len(images)
+    return acc
 
 
 def main() -> None:
@@ -178,15 +176,21 @@ def main() -> None:
         with VideoReader.open(args.video) as reader:
             frames = list(reader.frames(args.video_frames))
         print(f"\nVideo {args.video.name}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}:\n")
-        print("| loop | fps |\n|---|---:|")
-        for name, fps in video_fps(new, base, frames, args.rounds):
-            print(f"| {name} | {fps:.1f} |", flush=True)
+        print("| loop | fps | fps / fps of track(), new (median of rounds) |\n|---|---:|---:|")
+        for name, fps, ratio in video_fps(new, base, frames, args.rounds):
+            print(f"| {name} | {fps:.1f} | {ratio:.2f} |", flush=True)
 
     if args.profile:
-        print("\nPer-stage profile of align(image), ms/image (median of rounds):\n")
-        print("| stage | new | baseline |\n|---|---:|---:|")
-        for (stage, a), (_, b) in zip(profile(new, images, args.rounds), profile(base, images, args.rounds)):
-            print(f"| {stage} | {a:.2f} | {b:.2f} |")
+        runs = []
+        for r in range(args.rounds):  # paired: the two pipelines alternate
+            pair = (profile(new, images), profile(base, images)) if r % 2 == 0 else \
+                tuple(reversed((profile(base, images), profile(new, images))))
+            runs.append(pair)
+        print("\nPer-stage profile of align(image), ms/image (medians of paired rounds):\n")
+        print("| stage | new | baseline | new / baseline |\n|---|---:|---:|---:|")
+        for stage in runs[0][0]:
+            a, b = (np.array([run[i][stage] for run in runs]) for i in (0, 1))
+            print(f"| {stage} | {np.median(a):.2f} | {np.median(b):.2f} | {np.median(a / np.maximum(b, 1e-9)):.2f} |")
 
 
 if __name__ == "__main__":
