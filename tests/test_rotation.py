@@ -88,7 +88,10 @@ def test_45_degrees(photo, aligners, upright):
         target = b.landmarks @ M[:, :2].T + M[:, 2]
         f = min(faces, key=lambda f: np.linalg.norm(f.landmarks - target, axis=1).mean())
         err = np.linalg.norm(f.landmarks - target, axis=1).mean() / np.ptp(target, 0).max()
-        assert err < 0.04
+        # 0.04 held with the 640 px one-pass detector; its 448 px first pass (docs/speed.md) frames the
+        # smallest tilted face less well: worst of the five 0.054 (benchmarks/aflw_pipeline.py --rotate 30
+        # measures the same trade-off on AFLW2000-3D)
+        assert err < 0.06
         assert abs(_wrap(f.pose.roll - b.pose.roll - 45)) < 5
 
 

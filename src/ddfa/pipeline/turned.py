@@ -25,7 +25,7 @@ from ddfa.detect import Detection
 from ddfa.detect.retinaface import nms
 from ddfa.morphable.frames import CROP_SIZE, Roi, vertex_to_image
 from ddfa.morphable.pose import euler_from_rotation
-from ddfa.pipeline.crop import roi_from_box
+from ddfa.pipeline.crop import eye_turns, roi_from_box
 from ddfa.pipeline.face import Face, Pose, build_faces
 
 __all__ = ["TurnedFace", "align_any_rotation", "detect_any_rotation", "turn_affine", "turn_faces", "turn_image", "upright_turn"]
@@ -182,11 +182,13 @@ def align_any_rotation(aligner, image: np.ndarray, dense: bool = False) -> list[
     faces: list[Face | None] = [None] * len(found)
     for turn in sorted({t for t, _ in found}):
         idx = [i for i, (t, _) in enumerate(found) if t == turn]
-        boxes = np.array([found[i][1].box for i in idx], np.float32).reshape(-1, 4)
+        dets = [found[i][1] for i in idx]
+        boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         rois = [roi_from_box(b) for b in boxes]
-        params = aligner.regress(turn_image(image, turn), rois)
+        turns = eye_turns(dets) if aligner.prerotate else None  # as FaceAligner.align does upright
+        params = aligner.regress(turn_image(image, turn), rois, turns)
         aligned = build_faces(aligner.face_model, params, rois, boxes,
-                              np.array([found[i][1].score for i in idx], np.float32), dense=dense)
+                              np.array([d.score for d in dets], np.float32), dense=dense)
         for i, face in zip(idx, turn_faces(aligned, image.shape, turn)):
             faces[i] = face
     return faces
