@@ -44,7 +44,7 @@ code = main(["align", {str(emma)!r}, "-o", {str(tmp_path)!r}, "--draw", "landmar
 print(code, sorted(m for m in ("torch", "onnx", "scipy") if m in sys.modules))
 """, block_torch=True)
     assert proc.returncode == 0 and proc.stdout.split("\n")[-2] == "0 []", proc.stderr
-    assert len(json.loads((tmp_path / "emma.json").read_text())["faces"]) == 3
+    assert len(json.loads((tmp_path / "emma.json").read_text())["faces"]) == 4  # with the out-of-focus bystander
     assert (tmp_path / "emma_face0.obj").is_file() and (tmp_path / "emma_mesh.jpg").is_file()
 
 
