@@ -46,6 +46,19 @@ class ParamRegressor(nn.Module):
     def has_lrr(self) -> bool:
         return self.lrr_head is not None
 
+    def _init_weights(self, conv_mode: str) -> None:
+        """He-normal convolutions (``conv_mode``: ``"fan_in"`` or ``"fan_out"``), unit BatchNorm,
+        small-normal linear heads."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor):
             raise NetError(f"expected a torch.Tensor, got {type(x).__name__}")

@@ -88,18 +88,7 @@ class EfficientNetLite0(ParamRegressor):
         self.num_features = HEAD
         self.head = nn.Linear(HEAD, num_outputs)
         self.lrr_head = nn.Linear(HEAD, 2 * num_landmarks) if lrr else None
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
+        self._init_weights("fan_out")
 
     def load_imagenet_weights(self) -> None:
         """Overwrite the trunk (stem, 16 blocks, 1280-channel head conv; not our heads) with the

@@ -120,18 +120,7 @@ class MobileNetV1(ParamRegressor):
         self.num_features = cin
         self.head = nn.Linear(cin, num_outputs)
         self.lrr_head = nn.Linear(cin, 2 * num_landmarks) if lrr else None
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):  # fan_in (not fan_out) is also right for depthwise convs
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
+        self._init_weights("fan_in")  # fan_in (not fan_out) is also right for depthwise convs
 
 
 @register_model("mobilenet_v1")
