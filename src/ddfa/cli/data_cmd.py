@@ -18,19 +18,24 @@ def register(sub) -> None:
         "build",
         help="fit, profile and flip the 300-W faces into a training cache",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  ddfa data build --out /work/cache --w300 ../shared/data/300w --workers 2\n\n"
+        epilog="examples:\n  ddfa data build --out /work/cache --w300 ../shared/data/300w --workers 2\n"
+        "  ddfa data build --out /work/cache_ytf --ytf68 ../shared/data/ytf68   # 300-W + ytf68 video frames\n\n"
         "Resumable: rerun the same command after an interruption; finished faces are skipped.",
     )
     b.add_argument("--out", type=Path, required=True, help="cache folder (created; keep it outside the repository)")
     b.add_argument("--w300", type=Path, default=DEFAULT_300W, help="300-W folder (default: %(default)s)")
+    b.add_argument("--ytf68", type=Path, default=None,
+                   help="also add the ytf68 video frames of this folder (split by person)")
     b.add_argument("--per-face", type=int, default=14, help="profiled views per face, each also flipped (default: 14)")
+    b.add_argument("--ytf68-views", type=int, default=4,
+                   help="profiled views per ytf68 frame, each also flipped (default: 4)")
     b.add_argument("--workers", type=int, default=2, help="worker processes; 0 = in this process (default: 2)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     b.add_argument("--val-fraction", type=float, default=0.06,
                    help="fraction of source photos held out for validation (default: 0.06)")
     b.add_argument("--max-pitch", type=float, default=10.0,
                    help="half-range in degrees of the random pitch change per view (default: 10)")
-    b.add_argument("--limit", type=int, default=None, help="use only the first N faces (for quick trials)")
+    b.add_argument("--limit", type=int, default=None, help="use only the first N faces of each source (quick trials)")
     b.set_defaults(run=_build)
 
     s = dsub.add_parser("sheet", help="draw a contact sheet of profiled views (faces x yaw)")
@@ -45,14 +50,16 @@ def register(sub) -> None:
 
 def _build(args) -> int:
     from ddfa.data.cache import BuildSettings, build_cache
-    from ddfa.data.readers import read_300w
+    from ddfa.data.readers import read_300w, read_ytf68
 
     settings = BuildSettings(per_face=args.per_face, seed=args.seed, val_fraction=args.val_fraction,
                              max_pitch=args.max_pitch)
     names = None
     if args.limit is not None:
         names = [it.name for it in read_300w(args.w300)[: args.limit]]
-    s = build_cache(args.out, args.w300, settings, workers=args.workers, names=names)
+        names += [it.name for it in read_ytf68(args.ytf68)[: args.limit]] if args.ytf68 is not None else []
+    s = build_cache(args.out, args.w300, settings, workers=args.workers, names=names, ytf68=args.ytf68,
+                    ytf68_views=args.ytf68_views)
     print(f"{s.out}: train {s.counts['train']}, val {s.counts['val']} samples; "
           f"rendered {s.rendered} faces, skipped {s.skipped}; {s.seconds:.0f} s")
     return 0

@@ -1,6 +1,7 @@
-"""The training cache: 300-W faces, pseudo ground truth, profiled views and flips.
+"""The training cache: 300-W (and optionally ytf68) faces, pseudo ground truth, profiled views and flips.
 
-Our counterpart of 300W-LP. For every annotated 300-W face:
+Our counterpart of 300W-LP. For every annotated face (300-W first, then the ytf68 video frames
+when given, which get fewer views: ``ytf68_views``, since they are small and near-frontal):
 
 1. **Pseudo ground truth**: the model is fitted to the 68 annotated points in the
    vertex frame of the training crop ``roi_from_landmarks(points)`` (one batched
@@ -27,7 +28,8 @@ Layout of a cache folder::
 
 Everything is deterministic given the seed (each face has its own generator seeded
 by the seed and its name), and a rerun skips faces whose shard exists. The split is
-by source photo (a hash of its name), so no copy of a validation face is ever in train.
+by source photo (a hash of its name; for ytf68, of the person, whichever folder the frame is in),
+so no copy of a validation face or person is ever in train.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import re
 import time
 import uuid
 import zlib
@@ -49,7 +50,7 @@ import numpy as np
 from ddfa.atomic import atomic_path, atomic_write
 from ddfa.data.flip import flip_sample, shape_mirror
 from ddfa.data.profile import FaceProfiler, params_to_crop, params_to_image
-from ddfa.data.readers import LandmarkedImage, read_300w
+from ddfa.data.readers import LandmarkedImage, person_of, read_300w, read_ytf68
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel, Normalizer, euler_from_pose_matrix, layout
@@ -57,7 +58,7 @@ from ddfa.morphable.fit import LandmarkFitter
 from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
 
 __all__ = [
-    "BuildSettings", "BuildSummary", "SourceFits", "build_cache", "fit_sources", "split_of", "view_plan",
+    "BuildSettings", "BuildSummary", "SourceFits", "build_cache", "fit_sources", "source_of", "split_of", "view_plan",
     "render_views", "write_report", "FIELDS", "FIELD_SPEC", "SPLITS",
 ]
 
@@ -71,11 +72,15 @@ SPLITS = ("train", "val")
 FORMAT_VERSION = 1
 
 
+def source_of(name: str) -> str:
+    """The data source of a face name: 'ytf68' or '300w'."""
+    return "ytf68" if name.startswith("ytf68") else "300w"
+
+
 def split_of(name: str, val_fraction: float) -> str:
-    """'val' or 'train' for a 300-W face name, decided by a hash of its *photo* (the name
-    without a trailing ``_<k>`` face number), so all faces of one photo share a split."""
-    photo = re.sub(r"_\d+$", "", name)
-    h = int(hashlib.sha1(photo.encode()).hexdigest()[:8], 16) / 2**32
+    """'val' or 'train' for a face name, decided by a hash of its *photo* (300-W: the name without a
+    trailing ``_<k>`` face number) or *person* (ytf68), so all faces of one photo / person share a split."""
+    h = int(hashlib.sha1(person_of(name).encode()).hexdigest()[:8], 16) / 2**32
     return "val" if h < val_fraction else "train"
 
 
@@ -134,9 +139,21 @@ class SourceFits:
 
 
 def fit_sources(items: list[LandmarkedImage], model: FaceModel, val_fraction: float) -> SourceFits:
-    """Fit the model to all faces at once, each in the vertex frame of its training crop."""
+    """Fit the model to all faces, each in the vertex frame of its training crop: one batched fit per
+    data source (so adding a source leaves the fits of the others unchanged)."""
     if not items:
         raise InputError("no faces to fit")
+    groups = np.array([source_of(it.name) for it in items])
+    if len(set(groups)) > 1:
+        parts = {g: _fit_group([it for it, k in zip(items, groups) if k == g], model, val_fraction)
+                 for g in dict.fromkeys(groups)}
+        order = np.argsort(np.concatenate([np.flatnonzero(groups == g) for g in parts]), kind="stable")
+        return SourceFits(**{f: np.concatenate([getattr(p, f) for p in parts.values()])[order]
+                             for f in asdict(next(iter(parts.values())))})
+    return _fit_group(items, model, val_fraction)
+
+
+def _fit_group(items: list[LandmarkedImage], model: FaceModel, val_fraction: float) -> SourceFits:
     affines = np.stack([roi_from_landmarks(it.points).affine() for it in items])
     fit = LandmarkFitter(model).fit(image_to_vertex(np.stack([it.points for it in items]), affines))
     return SourceFits(
@@ -224,11 +241,11 @@ def _face_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 def _render_face(task) -> tuple[int, int, float]:
     """Worker: render one source face and write its shard atomically."""
-    index, name, path, params_image, yaw, settings, shard = task
+    index, name, path, params_image, yaw, views, settings, shard = task
     t0 = time.perf_counter()
     profiler = _WORKER["profiler"]
     rng = np.random.default_rng(_face_seed(settings.seed, name))
-    d_yaw, d_pitch = view_plan(rng, yaw, settings.per_face, settings.max_pitch)
+    d_yaw, d_pitch = view_plan(rng, yaw, views, settings.max_pitch)
     arrays = render_views(profiler, load_image(path), params_image, d_yaw, d_pitch)
     arrays["source"] = np.full(len(arrays["images"]), index, np.int32)
     _save_npz(Path(shard), **arrays)
@@ -236,21 +253,26 @@ def _render_face(task) -> tuple[int, int, float]:
 
 
 def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: BuildSettings = BuildSettings(),
-                workers: int = 2, names: list[str] | None = None, progress: bool = True) -> BuildSummary:
-    """Build (or resume) a training cache in ``out`` from the 300-W folder ``w300``.
+                workers: int = 2, names: list[str] | None = None, progress: bool = True,
+                ytf68: str | os.PathLike | None = None, ytf68_views: int = 4) -> BuildSummary:
+    """Build (or resume) a training cache in ``out`` from the 300-W folder ``w300`` and, when given,
+    the ytf68 folder ``ytf68`` (its frames after the 300-W faces, ``ytf68_views`` views each, so the
+    300-W shards are those of a 300-W-only cache with the same settings).
 
-    ``names`` restricts the sources to those 300-W faces (e.g. ``["afw/134212_1"]``);
+    ``names`` restricts the sources to those faces (e.g. ``["afw/134212_1", "ytf68-test/Abdullah_Gul_11"]``);
     ``workers`` = 0 renders in this process. Raises :class:`InputError` when ``out``
     holds a cache built with other settings or sources.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    items = read_300w(w300)
+    if ytf68_views < 1:
+        raise InputError(f"ytf68_views must be >= 1, got {ytf68_views}")
+    items = read_300w(w300) + (read_ytf68(ytf68) if ytf68 is not None else [])
     if names is not None:
         by_name = {it.name: it for it in items}
         missing = [n for n in names if n not in by_name]
         if missing:
-            raise InputError(f"faces not found in {w300}: {', '.join(missing[:5])}")
+            raise InputError(f"faces not found: {', '.join(missing[:5])}")
         items = [by_name[n] for n in names]
     if not items:
         raise InputError(f"no annotated faces found in {w300}")
@@ -259,12 +281,14 @@ def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: Build
     for stale in [*out.glob(".*.npy"), *out.glob(".*.npz"), *(out / "shards").glob(".*.npz")]:
         stale.unlink()  # temporary files of an interrupted run
     model = FaceModel.load()
-    fits = _prepare(out, items, model, settings)
+    extra = {"ytf68_views": ytf68_views} if ytf68 is not None else {}
+    fits = _prepare(out, items, model, settings, extra)
 
     todo = [i for i in range(len(items)) if not _shard(out, i).is_file()]
     params_image = fits.params_image()
-    tasks = [(i, str(fits.names[i]), str(fits.image_paths[i]), params_image[i], float(fits.yaw[i]), settings,
-              str(_shard(out, i))) for i in todo]
+    views = {"300w": settings.per_face, "ytf68": ytf68_views}
+    tasks = [(i, str(fits.names[i]), str(fits.image_paths[i]), params_image[i], float(fits.yaw[i]),
+              views[source_of(str(fits.names[i]))], settings, str(_shard(out, i))) for i in todo]
     times = _run(tasks, workers, progress)
     counts = _consolidate(out, fits) if todo or not _consolidated(out) else _read_meta(out)["counts"]
     meta = _read_meta(out)
@@ -283,12 +307,12 @@ def _shard(out: Path, index: int) -> Path:
     return out / "shards" / f"{index:05d}.npz"
 
 
-def _prepare(out: Path, items, model: FaceModel, settings: BuildSettings) -> SourceFits:
+def _prepare(out: Path, items, model: FaceModel, settings: BuildSettings, extra: dict) -> SourceFits:
     """Check or write meta.json and fits.npz; returns the source fits."""
     names = [it.name for it in items]
     source_hash = hashlib.sha1("\n".join(names).encode()).hexdigest()
     meta = {"format": FORMAT_VERSION, "settings": asdict(settings), "sources": len(items),
-            "source_hash": source_hash}
+            "source_hash": source_hash, **extra}
     if (out / "meta.json").is_file():
         old = _read_meta(out)
         if any(old.get(k) != v for k, v in meta.items()):
@@ -404,6 +428,7 @@ def write_report(out: str | os.PathLike) -> Path:
         f"pitch change uniform in ±{s['max_pitch']:g}°.",
         f"Samples: train {meta['counts']['train']}, val {meta['counts']['val']}.",
         "",
+        *_source_table(out, fits, meta),
         "## Pseudo ground truth (landmark fitting in the training crop)",
         "",
         f"Fit error, % of the landmark box size: mean {err.mean():.2f}, median {np.median(err):.2f}, "
@@ -441,6 +466,26 @@ def write_report(out: str | os.PathLike) -> Path:
     path = out / "report.md"
     atomic_write(path, "\n".join(lines).encode())
     return path
+
+
+def _source_table(out: Path, fits: SourceFits, meta: dict) -> list[str]:
+    """Report lines: one row per data source (faces and people per split, views, samples, fit error)."""
+    kinds = np.array([source_of(str(n)) for n in fits.names])
+    sample_kind = {s: kinds[np.load(out / f"{s}_source.npy")] for s in SPLITS}
+    views = {"300w": meta["settings"]["per_face"], "ytf68": meta.get("ytf68_views")}
+    lines = ["## Sources", "",
+             "| source | faces train / val | photos or people train / val | views per face | samples train / val "
+             "| fit error % mean / median / 90th |", "|---|---|---|---|---|---|"]
+    for k in dict.fromkeys(kinds):
+        m = kinds == k
+        people = {sp: len({person_of(str(n)) for n in fits.names[m & (fits.splits == sp)]}) for sp in SPLITS}
+        e = fits.error[m] * 100
+        lines.append(
+            f"| {k} | {int((m & (fits.splits == 'train')).sum())} / {int((m & (fits.splits == 'val')).sum())} "
+            f"| {people['train']} / {people['val']} | {views[k]} (x2 flips) "
+            f"| {int((sample_kind['train'] == k).sum())} / {int((sample_kind['val'] == k).sum())} "
+            f"| {e.mean():.2f} / {np.median(e):.2f} / {np.percentile(e, 90):.2f} |")
+    return [*lines, ""]
 
 
 def _bar_chart(counts: np.ndarray, lo: float, hi: float, title: str) -> np.ndarray:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 W300_SUBSETS = ("afw", "helen-train", "helen-test")
+YTF68_SUBSETS = ("train", "test")
 
 
 def read_pts(path: str | os.PathLike) -> np.ndarray:
@@ -53,3 +55,28 @@ def read_300w(root: str | os.PathLike, subsets=W300_SUBSETS) -> list[LandmarkedI
             if img.is_file():
                 items.append(LandmarkedImage(img, read_pts(pts), sub))
     return items
+
+
+def read_ytf68(root: str | os.PathLike) -> list[LandmarkedImage]:
+    """All frames of ``../shared/data/ytf68`` (``train/`` then ``test/``, each sorted by name).
+
+    Names are ``ytf68-<folder>/First_Last_N``: both folders reuse file names, and the same
+    people appear in both, so split by :func:`person_of`, never by folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"ytf68 folder not found: {root}")
+    items = []
+    for sub in YTF68_SUBSETS:
+        for pts in sorted((root / sub).glob("*.pts")):
+            img = pts.with_suffix(".jpg")
+            if img.is_file():
+                items.append(LandmarkedImage(img, read_pts(pts), f"ytf68-{sub}"))
+    return items
+
+
+def person_of(name: str) -> str:
+    """The split key of a face name: ``ytf68/First_Last`` for a ytf68 frame (person, whichever folder),
+    ``subset/photo`` for a 300-W face (the name without its trailing ``_<k>`` face number)."""
+    key = re.sub(r"_\d+$", "", name)
+    return re.sub(r"^ytf68-[^/]+/", "ytf68/", key)
