@@ -7,7 +7,8 @@ when an out-of-plane operator is given, a small face-profiling rotation F; each
 frame is then degraded by Gaussian noise P and motion blur M (``x'_j = (M o P)(x_j)``,
 ``x_j = (T o F)(x_{j-1})``). Labels move exactly with the image. Optionally, a share of the clips
 first gets one random camera look (colour, contrast, gamma, low resolution, JPEG; the same for all
-its frames), to narrow the gap between 300-W's photos and other cameras.
+its frames), to narrow the gap between 300-W's photos and other cameras; another share gets one
+synthetic occluder (:mod:`ddfa.data.occlusion`), pasted before the camera look.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ddfa.data import augment
+from ddfa.data import augment, occlusion
 from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.train.config import AugmentConfig
@@ -73,6 +74,9 @@ class ClipSynthesizer:
             moved = augment.warp_sample(img, self._similarity(rng, c.step_scale, c.step_angle, c.step_shift), params=p)
             images.append(moved.image)
             labels.append(moved.params)
+        if c.occlusion > 0 and rng.random() < c.occlusion:
+            occ = occlusion.random_occluder(rng, images[0])
+            images = [occlusion.apply_occluder(img, occ) for img in images]
         if c.appearance > 0 and rng.random() < c.appearance:
             look = augment.random_appearance(rng, c.appearance_strength, c.downscale, c.jpeg)
             images = [augment.apply_appearance(img, look) for img in images]

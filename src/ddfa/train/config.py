@@ -38,6 +38,7 @@ class AugmentConfig:
     appearance_strength: float = 1.0  # scales the colour and contrast ranges (ddfa.data.augment.random_appearance)
     downscale: float = 3.0  # max low-resolution factor of such a clip
     jpeg: int = 30  # min JPEG quality of such a clip (0: no re-encoding)
+    occlusion: float = 0.0  # share of clips given one synthetic occluder (ddfa.data.occlusion), same in all frames
 
 
 @dataclass
@@ -72,6 +73,7 @@ class TrainConfig:
     device: str = "cpu"  # cpu | cuda | auto (CUDA when available)
     amp: bool = False  # bf16 autocast of the network forward passes on CUDA (ignored on the CPU)
     time_budget: float = 0.0  # > 0: seconds for this run; the step count is sized after a warm-up to fit
+    temporal: float = 0.0  # > 0: add the clip loss on frame-to-frame landmark offsets, at this share of the main loss
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
@@ -92,6 +94,10 @@ class TrainConfig:
         if isinstance(self.augment, dict):
             self.augment = _build(AugmentConfig, self.augment, "augment")
         clip = self.augment.clip_len if self.augment.video else 1
+        if self.temporal < 0 or (self.temporal > 0 and clip < 2):
+            raise InputError(f"temporal must be >= 0 and needs video clips of >= 2 frames, got {self.temporal}")
+        if not 0 <= self.augment.occlusion <= 1:
+            raise InputError(f"augment.occlusion must lie in [0, 1], got {self.augment.occlusion}")
         if self.batch_size % clip:
             raise InputError(f"batch_size {self.batch_size} must be a multiple of the clip length {clip}")
 

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from ddfa.losses import FWPDC, VDC, WPDC, LandmarkRegression
+from ddfa.losses import FWPDC, VDC, WPDC, LandmarkRegression, TemporalOffsets
 from ddfa.morphable import FaceModel, Normalizer
 from ddfa.morphable.frames import CROP_SIZE
 from ddfa.nets import create_model
@@ -161,6 +161,7 @@ class Trainer:
 
         synth = ClipSynthesizer(cfg.augment, out_of_plane, self.face)
         self.clip_len = synth.length
+        self.temporal = TemporalOffsets(self.clip_len) if cfg.temporal > 0 else None
         self.dataset = ClipDataset(train, synth, cfg.seed)
         self.sampler = GlobalBatchSampler(len(train), cfg.batch_size // self.clip_len, cfg.seed, self.rank, self.world)
         self.val = val
@@ -208,11 +209,16 @@ class Trainer:
         main = self._param_loss(kind, pred, target)
         if teacher is not None:
             main = main + self.cfg.distill * self._param_loss(kind, pred, teacher)
-        if not self.cfg.lrr:
-            return main
-        pts = self.tm.vertices(target, dense=False)[..., :2]
-        pts = (pts - (CROP_SIZE - 1) / 2) / (CROP_SIZE / 2)
-        return main + _balanced(main, self.lrr_loss(lm, pts))
+        total = main
+        if self.cfg.lrr or self.temporal is not None:
+            pts = self.tm.vertices(target, dense=False)[..., :2]
+            pts = (pts - (CROP_SIZE - 1) / 2) / (CROP_SIZE / 2)
+        if self.temporal is not None:  # frame-to-frame motion of the 68 points, predicted vs true
+            moved = (self.tm.vertices(pred, dense=False)[..., :2] - (CROP_SIZE - 1) / 2) / (CROP_SIZE / 2)
+            total = total + self.cfg.temporal * _balanced(main, self.temporal(moved, pts))
+        if self.cfg.lrr:
+            total = total + _balanced(main, self.lrr_loss(lm, pts))
+        return total
 
     def sgd_step(self, kind: str, images, target, teacher=None) -> float:
         for g in self.opt.param_groups:
