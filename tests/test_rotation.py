@@ -82,16 +82,17 @@ def test_45_degrees(photo, aligners, upright):
     M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 45, 1.0)
     M[:, 2] += [(side - w) / 2, (side - h) / 2]
     turned = cv2.warpAffine(photo, M, (side, side), flags=cv2.INTER_LINEAR)
-    faces = aligners[1].align(turned)
+    # the setting docs/robustness.md gives for tilted heads: the default 448 px first pass frames the
+    # smallest tilted face poorly (up to 10 % of its size off here; benchmarks/aflw_pipeline.py --rotate 30)
+    fine = FaceAligner(any_rotation=True, det_size=640, prerotate=False)
+    upright = FaceAligner(det_size=640, prerotate=False).align(photo)
+    faces = fine.align(turned)
     assert len(faces) == 5
     for b in upright:
         target = b.landmarks @ M[:, :2].T + M[:, 2]
         f = min(faces, key=lambda f: np.linalg.norm(f.landmarks - target, axis=1).mean())
         err = np.linalg.norm(f.landmarks - target, axis=1).mean() / np.ptp(target, 0).max()
-        # 0.04 held with the 640 px one-pass detector; its 448 px first pass (docs/speed.md) frames the
-        # smallest tilted face less well: worst of the five 0.054 (benchmarks/aflw_pipeline.py --rotate 30
-        # measures the same trade-off on AFLW2000-3D)
-        assert err < 0.06
+        assert err < 0.04
         assert abs(_wrap(f.pose.roll - b.pose.roll - 45)) < 5
 
 
