@@ -98,6 +98,14 @@ def test_occluder_changes_pixels_only_inside_its_mask(crops):
     assert 0.05 < min(areas) and max(areas) < 0.5  # a part of the face box, never all of it
 
 
+def test_every_occluder_covers_a_part_of_the_face_box():
+    """Polygons whose vertices fell within a half-turn (seed 872) once missed their centre: no pixels in the crop."""
+    img = np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8)
+    for seed in range(860, 1000):
+        share = random_occluder(np.random.default_rng(seed), img).alpha.sum() / (CROP_SIZE / 1.5) ** 2
+        assert 0.02 < share < 0.6, seed
+
+
 def test_occluder_is_deterministic_given_the_seed(crops):
     img = crops[0][0]
     a, b = (random_occluder(np.random.default_rng(7), img) for _ in range(2))

@@ -59,7 +59,8 @@ def random_occluder(rng: np.random.Generator, image: np.ndarray, area: tuple[flo
         cv2.fillPoly(mask, [_fixed(pts)], 255, cv2.LINE_AA, 4)
     else:  # random polygon: vertices at random angles and radii about the centre
         n = int(rng.integers(5, 10))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        # one vertex per sector of a full turn, so every gap is under half a turn and the polygon holds its centre
+        ang = (np.arange(n) + rng.uniform(0.1, 0.9, n)) * (2 * np.pi / n)
         rad = rng.uniform(0.6, 1.0, n)
         scale = np.sqrt(target / (0.5 * np.sum(rad * np.roll(rad, -1) * np.sin(np.diff(ang, append=ang[0] + 2 * np.pi)))))
         pts = centre + scale * rad[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
