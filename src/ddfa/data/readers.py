@@ -45,16 +45,7 @@ class LandmarkedImage:
 
 def read_300w(root: str | os.PathLike, subsets=W300_SUBSETS) -> list[LandmarkedImage]:
     """All annotated faces of ``../shared/data/300w`` in a fixed (sorted) order."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"300-W folder not found: {root}")
-    items = []
-    for sub in subsets:
-        for pts in sorted((root / sub).glob("*.pts")):
-            img = pts.with_suffix(".jpg")
-            if img.is_file():
-                items.append(LandmarkedImage(img, read_pts(pts), sub))
-    return items
+    return _read_folders(root, "300-W", {sub: sub for sub in subsets})
 
 
 def read_ytf68(root: str | os.PathLike) -> list[LandmarkedImage]:
@@ -63,15 +54,21 @@ def read_ytf68(root: str | os.PathLike) -> list[LandmarkedImage]:
     Names are ``ytf68-<folder>/First_Last_N``: both folders reuse file names, and the same
     people appear in both, so split by :func:`person_of`, never by folder.
     """
+    return _read_folders(root, "ytf68", {sub: f"ytf68-{sub}" for sub in YTF68_SUBSETS})
+
+
+def _read_folders(root: str | os.PathLike, what: str, subsets: dict[str, str]) -> list[LandmarkedImage]:
+    """Every ``.jpg`` with a ``.pts`` beside it in ``root/<folder>``, folder by folder, sorted by name;
+    ``subsets`` maps each folder to the subset name its faces get."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"ytf68 folder not found: {root}")
+        raise FileNotFoundError(f"{what} folder not found: {root}")
     items = []
-    for sub in YTF68_SUBSETS:
-        for pts in sorted((root / sub).glob("*.pts")):
+    for folder, subset in subsets.items():
+        for pts in sorted((root / folder).glob("*.pts")):
             img = pts.with_suffix(".jpg")
             if img.is_file():
-                items.append(LandmarkedImage(img, read_pts(pts), f"ytf68-{sub}"))
+                items.append(LandmarkedImage(img, read_pts(pts), subset))
     return items
 
 
