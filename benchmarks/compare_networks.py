@@ -1,9 +1,10 @@
 """Compare candidate networks on every check of issue 17, in one run.
 
-    python benchmarks/compare_networks.py NAME=WEIGHTS.pt [NAME=WEIGHTS.pt ...] [--cache ../cache_ytf]
+    python benchmarks/compare_networks.py NAME=WEIGHTS [NAME=WEIGHTS ...] [--cache ../cache_ytf]
         [--n 0] [--upright] [--stability] [--no-aflw] [--threads 1]
 
-For each candidate (a ``.pt`` regressor checkpoint):
+For each candidate (a ``.pt`` regressor checkpoint, run by torch, or an ``.onnx`` graph such as an int8
+one from ``ddfa export onnx --int8``, run by ONNX Runtime):
 
 - **held-out 300-W** and **held-out ytf68**: 68-point NME (% of the ground-truth box) on the cache's
   validation split (``ddfa data build --ytf68``: 300-W photos and ytf68 people never trained on), per source;
@@ -33,7 +34,7 @@ from ddfa.data.augment import Appearance, apply_appearance
 from ddfa.data.cache import SourceFits, source_of
 from ddfa.data.occlusion import apply_occluder, random_occluder
 from ddfa.morphable import FaceModel
-from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, export_regressor_onnx, with_test_time_options
+from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, export_regressor_onnx
 
 
 def nme(model: FaceModel, pred: np.ndarray, gt: np.ndarray) -> float:
@@ -90,7 +91,7 @@ def onnx_ms(paths: dict[str, Path], crops: np.ndarray, threads: int, rounds: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("candidates", nargs="+", metavar="NAME=WEIGHTS", help="candidate .pt files; the first is the baseline")
+    ap.add_argument("candidates", nargs="+", metavar="NAME=WEIGHTS", help="candidate .pt or .onnx files; the first is the baseline")
     ap.add_argument("--cache", type=Path, default=Path("../cache_ytf"), help="a cache built with --ytf68")
     ap.add_argument("--n", type=int, default=0, help="cap on held-out crops per source (0: all)")
     ap.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000-3d"))
@@ -117,8 +118,11 @@ def main() -> None:
     rows = {name: {} for name in cands}
     steps = {}
     for name, path in cands.items():
-        reg = TorchRegressor(path, threads=args.threads)
-        steps[name] = reg._regressor.meta.get("config", {}).get("max_steps")
+        if path.suffix.lower() == ".onnx":
+            reg, steps[name] = OnnxRegressor(path, threads=args.threads), None
+        else:
+            reg = TorchRegressor(path, threads=args.threads)
+            steps[name] = reg._regressor.meta.get("config", {}).get("max_steps")
         for col, (crops, gt) in sets.items():
             pred = np.concatenate([reg(crops[s:s + 128]) for s in range(0, len(crops), 128)])
             rows[name][col] = nme(model, pred, gt)
@@ -146,7 +150,8 @@ def main() -> None:
         cols += [c for c in ("AFLW exact", "AFLW aligned", "clip NME", "stability") if c in rows[name]]
 
     with tempfile.TemporaryDirectory() as tmp:
-        onnx = {name: export_regressor_onnx(path, Path(tmp) / f"{i}.onnx", verify=False)
+        onnx = {name: path if path.suffix.lower() == ".onnx"
+                else export_regressor_onnx(path, Path(tmp) / f"{i}.onnx", verify=False)
                 for i, (name, path) in enumerate(cands.items())}
         ms = onnx_ms(onnx, sets[next(iter(sets))][0][:64], args.threads)
     first = next(iter(cands))

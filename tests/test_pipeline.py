@@ -332,7 +332,7 @@ def test_trained_backends_agree():
     pytest.importorskip("torch", reason='the torch backend needs torch: pip install ".[train]"')
     bundled_weights_or_skip()
     image = load_image(shared("media", "images", "trump_hillary.jpg"))
-    a = FaceAligner(backend="onnxruntime", prerotate=False).align(image)
+    a = FaceAligner(backend="onnxruntime", precision="float32", prerotate=False).align(image)
     b = FaceAligner(backend="torch").align(image, boxes=[f.box for f in a])
     assert len(a) >= 2
     for fa, fb in zip(a, b):

@@ -64,12 +64,15 @@ def int_between(lo: int, hi: int):
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model, --backend, --weights, --threads, --flip-test, --upright."""
-    from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES
+    """--model, --backend, --precision, --weights, --threads, --flip-test, --upright."""
+    from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES, PRECISIONS
 
     g = p.add_argument_group("model")
     g.add_argument("--model", default=MODEL_NAMES[0], choices=MODEL_NAMES, help="bundled model (default: %(default)s)")
     g.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS, help="inference engine (default: %(default)s)")
+    g.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="bundled ONNX weights: int8 (the onnxruntime default; ~0.6x the network time, same "
+                        "accuracy) or float32")
     g.add_argument("--weights", type=Path, default=None,
                    help="a .pt checkpoint or .onnx graph to use instead of the bundled weights")
     g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
@@ -94,6 +97,7 @@ def make_aligner(args):
     from ddfa.pipeline import FaceAligner
 
     return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
+                       precision=args.precision,
                        flip_test=args.flip_test, upright=args.upright,
                        any_rotation=getattr(args, "any_rotation", False),
                        min_face=getattr(args, "min_face", None), det_size=getattr(args, "det_size", 448))

@@ -10,6 +10,7 @@ EXAMPLES = """\
 examples:
   ddfa export onnx --weights mobilenet_v1_1.0.pt -o mobilenet_v1_1.0.onnx
   ddfa export onnx --weights run/best.pt -o best.onnx --opset 13
+  ddfa export onnx --weights mobilenet_v1_0.5.pt -o mobilenet_v1_0.5.int8.onnx --int8 ../cache
 
 The graph takes "image" float32 (B, 3, 120, 120) RGB 0..255 and returns "params"
 float32 (B, 62), de-normalised (out * std + mean), batch size B dynamic; use it with
@@ -27,6 +28,9 @@ def register(sub) -> None:
     o.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
     o.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-torch check")
+    o.add_argument("--int8", type=Path, default=None, metavar="CACHE",
+                   help="write the int8 (post-training quantised) graph instead, calibrated on 512 training "
+                        "crops of this cache (ddfa data build); how the bundled .int8.onnx files are made")
     o.set_defaults(run=run)
     w = esub.add_parser("weights", help="inference-only .pt from a training checkpoint",
                         description="Strip a training checkpoint (optimiser state, LRR head) for shipping.",
@@ -63,6 +67,16 @@ def run(args) -> int:
 
     if args.output.suffix.lower() != ".onnx":
         raise InputError(f"the output file must end in .onnx, got '{args.output}'")
-    path = export_regressor_onnx(args.weights, args.output, opset=args.opset, verify=not args.no_verify)
+    if args.int8 is None:
+        path = export_regressor_onnx(args.weights, args.output, opset=args.opset, verify=not args.no_verify)
+    else:
+        import tempfile
+
+        from ddfa.export.quantize import quantize_regressor_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export_regressor_onnx(args.weights, Path(tmp) / "float32.onnx", opset=args.opset,
+                                         verify=not args.no_verify)
+            path = quantize_regressor_onnx(fp32, args.output, args.int8)
     print(f"ddfa: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0

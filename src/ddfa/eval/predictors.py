@@ -190,15 +190,21 @@ def _mean_shape(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
 
 @register_predictor("network")
 def _network(model: FaceModel, weights: Path | None) -> LandmarkPredictor:
-    """A trained regressor checkpoint (``ddfa train`` output or a bundled ``.pt``), run by torch."""
+    """A trained regressor: a ``.pt`` checkpoint (``ddfa train`` output or a bundled ``.pt``), run by
+    torch, or an ``.onnx`` graph (``ddfa export onnx``), run by ONNX Runtime as the pipeline runs it."""
+    if weights is None:
+        raise InputError("the network predictor needs --weights PATH (a .pt checkpoint or an .onnx graph)")
+    if weights.suffix.lower() == ".onnx":
+        from ddfa.pipeline.regressor import OnnxRegressor
+
+        return ParamsPredictor(model, OnnxRegressor(weights))
+
     from ddfa._optional import require
 
-    torch = require("torch", "the network predictor")
+    torch = require("torch", "the network predictor with a .pt checkpoint")
 
     from ddfa.nets.checkpoint import load_regressor
 
-    if weights is None:
-        raise InputError("the network predictor needs --weights PATH (a .pt checkpoint)")
     regressor = load_regressor(weights)
 
     def regress(crops: np.ndarray) -> np.ndarray:

@@ -29,6 +29,11 @@ class FaceAligner:
         weights: a ``.pt`` checkpoint or ``.onnx`` graph to use instead of the bundled
             files (see :mod:`ddfa.pipeline.regressor`).
         threads: CPU threads for the network and the default detector.
+        precision: bundled ONNX weights, ``"int8"`` or ``"float32"``. None (default): int8 for
+            still images (about 0.55x the network time at the same NME, docs/speed.md) and
+            float32 for :meth:`track`, since int8 rounding makes video landmarks jitter more
+            (AFLW2000-3D clip stability 1.26 vs 1.13 %); float32 throughout for the torch backend
+            or a weights file.
         detector: any :class:`~ddfa.detect.FaceDetector`; default: a
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
         face_model: the 3DMM decoding the parameters; default: the bundled one.
@@ -76,10 +81,17 @@ class FaceAligner:
         min_face: float | None = None,
         det_size: int = 448,
         prerotate: bool = True,
+        precision: str | None = None,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
         self.regressor: ParamRegressor = with_test_time_options(
-            load_param_regressor(model, backend, weights, threads), self.face_model, flip_test, upright)
+            load_param_regressor(model, backend, weights, threads, precision), self.face_model, flip_test, upright)
+        self._video_regressor: ParamRegressor | None = None
+        if precision is None and backend == "onnxruntime" and weights is None:  # still images in int8 only
+            self._video_options = (model, backend, None, threads, "float32")
+            self._test_time = (flip_test, upright)
+        else:
+            self._video_regressor = self.regressor
         self.backend = backend
         self.threads = threads
         self.prerotate = prerotate
@@ -104,11 +116,21 @@ class FaceAligner:
         """Run the detector on an RGB uint8 image; highest score first."""
         return self.detector.detect(image)
 
-    def regress(self, image: np.ndarray, rois: Sequence[Roi], turns: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def video_regressor(self) -> ParamRegressor:
+        """The regressor of :meth:`track`: float32 by default (see ``precision``), loaded on first use."""
+        if self._video_regressor is None:
+            self._video_regressor = with_test_time_options(
+                load_param_regressor(*self._video_options), self.face_model, *self._test_time)
+        return self._video_regressor
+
+    def regress(self, image: np.ndarray, rois: Sequence[Roi], turns: np.ndarray | None = None,
+                video: bool = False) -> np.ndarray:
         """Crop ``rois`` from an RGB uint8 image and regress them in one batch -> float32 ``(B, 62)``
-        (each in its plain crop's vertex frame; ``turns``: see :func:`~ddfa.pipeline.crop.crop_faces`)."""
+        (each in its plain crop's vertex frame; ``turns``: see :func:`~ddfa.pipeline.crop.crop_faces`;
+        ``video``: with :attr:`video_regressor`)."""
         crops, _ = crop_faces(image, rois, turns=turns)
-        params = self.regressor(crops)
+        params = (self.video_regressor if video else self.regressor)(crops)
         return params if turns is None else unturn_params(params, turns)
 
     def align(

@@ -15,8 +15,9 @@ averages the two predictions (a test-time augmentation; twice the network time).
 :class:`UprightRegressor` wraps any of them: a tilted head is turned upright inside its crop
 and regressed again (the network was trained on up to 25 degrees of roll).
 
-Weights are found by model name among the bundled files
-(``ddfa/assets/<model>.onnx`` and ``<model>.pt``) or given as a path. When the
+Weights are found by model name among the bundled files (``ddfa/assets/<model>.int8.onnx``,
+the default of the ONNX backend, quantised by :mod:`ddfa.export.quantize`; ``<model>.onnx``
+and ``<model>.pt``) or given as a path. When the
 ONNX backend is asked for but only a ``.pt`` file exists, the ``.pt`` file is
 exported once to the user cache (``$DDFA_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/ddfa``, else ``~/.cache/ddfa``), keyed by its SHA-256.
@@ -48,6 +49,7 @@ __all__ = [
     "FlipTestRegressor",
     "MODEL_NAMES",
     "OnnxRegressor",
+    "PRECISIONS",
     "ParamRegressor",
     "TorchRegressor",
     "UprightRegressor",
@@ -61,6 +63,7 @@ __all__ = [
 
 MODEL_NAMES = ("mobilenet_v1_0.5", "mobilenet_v1_1.0")  # the first is the default: it measures best (README)
 BACKENDS = ("onnxruntime", "torch")
+PRECISIONS = ("int8", "float32")
 ONNX_INPUT, ONNX_OUTPUT = "image", "params"
 _EXPORT_HINT = "export it with: ddfa export onnx --weights MODEL.pt -o MODEL.onnx"
 
@@ -282,6 +285,7 @@ def load_param_regressor(
     backend: str = "onnxruntime",
     weights: str | os.PathLike | None = None,
     threads: int = 1,
+    precision: str | None = None,
 ) -> ParamRegressor:
     """Build a regressor by model name (bundled weights) or from an explicit weights file.
 
@@ -290,26 +294,36 @@ def load_param_regressor(
         backend: ``"onnxruntime"`` (default) or ``"torch"``.
         weights: ``.onnx`` (onnxruntime only) or ``.pt`` checkpoint; None uses the bundled files.
         threads: CPU threads of the network.
+        precision: bundled ONNX weights only: ``"int8"`` (``<model>.int8.onnx``, post-training
+            quantised, about 0.6x the network time at the same accuracy, docs/speed.md) or
+            ``"float32"``; None picks int8 for the onnxruntime backend and float32 for torch
+            and for a weights file (whose own type decides).
 
     Raises:
-        InputError: unknown backend or model name.
+        InputError: unknown backend, model name or precision, or int8 asked of torch or a weights file.
         ModelError: the weights are missing, unreadable or of the wrong kind.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
+    if precision not in (None, *PRECISIONS):
+        raise InputError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "int8" and (backend == "torch" or weights is not None):
+        raise InputError("precision 'int8' is for the bundled ONNX weights; for a weights file, quantise it "
+                         "(ddfa export onnx --weights W.pt -o W.int8.onnx --int8 CACHE) and pass the .onnx file")
     if weights is None:
         if model not in MODEL_NAMES:
             raise InputError(f"unknown model '{model}'; choose one of: {', '.join(MODEL_NAMES)} "
                              "(or pass a weights file)")
-        pt, onnx = bundled_weights(model, ".pt"), bundled_weights(model, ".onnx")
+        int8 = backend == "onnxruntime" and precision != "float32"
+        pt, onnx = bundled_weights(model, ".pt"), bundled_weights(model, ".int8.onnx" if int8 else ".onnx")
         if backend == "onnxruntime" and onnx.is_file():
             path = onnx
-        elif pt.is_file():
+        elif pt.is_file() and not int8:
             path = pt
         else:
             raise ModelError(
-                f"the weights of model '{model}' are not installed: expected '{pt}'"
-                f"{' or ' + repr(str(onnx)) if backend == 'onnxruntime' else ''}; "
+                f"the weights of model '{model}' are not installed: expected '{onnx if int8 else pt}'"
+                f"{' or ' + repr(str(onnx)) if backend == 'onnxruntime' and not int8 else ''}; "
                 "install a ddfa release that bundles them, or pass a weights file "
                 "(FaceAligner(weights=...) / --weights PATH)"
             )
@@ -317,7 +331,6 @@ def load_param_regressor(
         path = Path(weights)
         if not path.is_file():
             raise ModelError(f"weights file not found: '{path}'")
-
     if path.suffix.lower() == ".onnx":
         if backend == "torch":
             raise ModelError(f"the torch backend needs a .pt checkpoint, got the ONNX file '{path}'; "

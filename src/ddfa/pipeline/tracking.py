@@ -228,7 +228,7 @@ class FaceTracker:
         if not self._tracks:
             return []
 
-        params = self.aligner.regress(image, [tr.roi for tr in self._tracks])
+        params = self.aligner.regress(image, [tr.roi for tr in self._tracks], video=True)
         if self.verify:
             self._recrop_strays(image, params)
         raw = build_faces(self.aligner.face_model, params, [tr.roi for tr in self._tracks],
@@ -311,7 +311,7 @@ class FaceTracker:
         if stray:
             for j in stray:
                 self._tracks[j].roi = roi_from_box(self._tracks[j].box)
-            params[stray] = self.aligner.regress(image, [self._tracks[j].roi for j in stray])
+            params[stray] = self.aligner.regress(image, [self._tracks[j].roi for j in stray], video=True)
 
     def _same_size(self, roi: Roi, tr: _Track) -> bool:
         """With ``verify``: whether a detection's crop is within 1.5x of the side of the track's last
