@@ -41,3 +41,15 @@ def test_jaw_open_follows_the_mouth(readings):
     assert wide.mean() > 1.5 * closed.mean() + 0.01
     auc = np.mean(wide[:, None] > closed[None, :])
     assert auc > 0.7
+
+
+def test_readings_are_computed_on_first_access_only():
+    """align() leaves the per-face solve for later (it cost ~0.5 ms a face); the reading is the same."""
+    from ddfa.morphable import layout
+
+    faces = FaceAligner().align(load_image(shared_path("media", "images", "bald_guys.jpg")))
+    assert faces and all("expression" not in f.__dict__ for f in faces)
+    face = faces[0]
+    direct = face.model.expression_weights(layout.exp_coeffs(face.params[None]))
+    assert face.expression == {k: float(v[0]) for k, v in direct.items()}
+    assert "expression" in face.__dict__ and face.to_dict()["expression"]

@@ -64,12 +64,14 @@ class Face:
         params: float32 ``(62,)`` 3DMM parameters in the crop's vertex frame.
         landmarks_3d: float32 ``(68, 3)`` iBUG-68 landmarks, image frame.
         pose: the head :class:`Pose`.
-        expression: ARKit blendshape name -> weight (0 rest, 1 full).
+        expression: ARKit blendshape name -> reading in [0, 1] (0 rest) of the fitted expression,
+            computed on first access (a small bounded least-squares solve per face).
         track_id: identity across video frames (None for still images).
         model: the face model that decodes ``params``.
 
     ``vertices`` (dense, ``(N, 3)``) is computed on first access (or up front
     with ``FaceAligner.align(..., dense=True)``); sparse results never build it.
+    ``expression`` is also computed on first access.
     """
 
     box: np.ndarray
@@ -78,7 +80,6 @@ class Face:
     params: np.ndarray
     landmarks_3d: np.ndarray
     pose: Pose
-    expression: dict[str, float]
     model: FaceModel = field(repr=False)
     track_id: int | None = None
 
@@ -96,6 +97,12 @@ class Face:
     def affine(self) -> np.ndarray:
         """float64 ``(2, 3)`` image -> crop pixel map of ``roi``."""
         return self.roi.affine(CROP_SIZE)
+
+    @cached_property
+    def expression(self) -> dict[str, float]:
+        """ARKit name -> float reading in [0, 1] (:meth:`ddfa.morphable.FaceModel.expression_weights`)."""
+        weights = self.model.expression_weights(layout.exp_coeffs(self.params[None]))
+        return {name: float(w[0]) for name, w in weights.items()}
 
     @cached_property
     def vertices(self) -> np.ndarray:
@@ -186,7 +193,6 @@ def build_faces(
     euler = euler_from_rotation(R)
     matrices = image_pose_matrix(params, affines)
     k = affines[:, 0, 0]
-    expression = model.expression_weights(layout.exp_coeffs(params))
     verts = vertex_to_image(model.vertices(params, dense=True), affines) if dense else None
     ids = track_ids if track_ids is not None else [None] * len(params)
     faces = []
@@ -195,7 +201,7 @@ def build_faces(
                     matrices[i])
         face = Face(
             box=np.asarray(boxes[i], np.float32), score=float(scores[i]), roi=rois[i], params=params[i],
-            landmarks_3d=landmarks[i], pose=pose, expression={n: float(w[i]) for n, w in expression.items()},
+            landmarks_3d=landmarks[i], pose=pose,
             model=model, track_id=ids[i],
         )
         if verts is not None:

@@ -167,7 +167,7 @@ def turn_faces(faces: list[Face], shape: tuple[int, ...], turn: int) -> list[Fac
         centre = _apply(A, np.array([f.roi.cx, f.roi.cy]))
         turned = TurnedFace(
             box=_map_box(A, f.box), score=f.score, roi=Roi(float(centre[0]), float(centre[1]), f.roi.side),
-            params=f.params, landmarks_3d=_turn_points(A, f.landmarks_3d), pose=pose, expression=f.expression,
+            params=f.params, landmarks_3d=_turn_points(A, f.landmarks_3d), pose=pose,
             model=f.model, track_id=f.track_id, turn=turn % 4, to_image=A, turned_roi=f.roi)
         if "vertices" in f.__dict__:  # built up front (dense=True): move them too
             turned.__dict__["vertices"] = _turn_points(A, f.__dict__["vertices"])
