@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_speed.py [--rounds 7] [--video ../shared/data/med
 
 One thread (set OMP_NUM_THREADS=1 too). The 12 media photos are decoded once; every row runs the
 new pipeline (``FaceAligner()``) and the baseline (``FaceAligner(detector=RetinaFaceDetector(
-**BASELINE_OPTIONS), prerotate=False, precision="float32")``: the 640 px one-pass detector with numpy
-pre-processing and the float32 network) on the same
+**BASELINE_OPTIONS), prerotate=False, precision="float32", flip_test=False)``: the 640 px one-pass
+detector with numpy pre-processing, the float32 network, no flip test in video) on the same
 data, in alternating order, for ``--rounds`` paired rounds; the ratio is the median of the
 per-round ratios. The 3DDFA_V2 column converts the ratio with the reference figures of
 issue 20 (3DDFA_V2's ONNX path measured side by side with the baseline, one thread):
@@ -43,7 +43,8 @@ REFERENCE = {"photo pipeline": 0.94, "detector alone": 0.85, "per face, one per 
 
 def baseline_aligner() -> FaceAligner:
     """The pipeline before the speed work, rebuilt from options."""
-    return FaceAligner(detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False, precision="float32")
+    return FaceAligner(detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False, precision="float32",
+                       flip_test=False)
 
 
 def _seconds(fn) -> float:

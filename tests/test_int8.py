@@ -55,23 +55,28 @@ def test_bundled_int8_is_quantised_and_as_accurate_as_float32(model, w300_subset
     assert nme["int8"] != nme["float32"]  # and it is another graph
 
 
-def test_stills_run_int8_and_tracking_float32():
+def test_stills_run_int8_and_video_float32_flip_tested():
+    """Defaults: still images int8, one pass; track() float32 with the flip test (steadier video)."""
     _int8_or_skip()
     image = load_image(shared_path("media", "images", "trump_hillary.jpg"))
     default = FaceAligner(prerotate=False)
-    int8, fp32 = (FaceAligner(precision=p, prerotate=False) for p in ("int8", "float32"))
+    stills = FaceAligner(precision="int8", flip_test=False, prerotate=False)
+    fp32, video = (FaceAligner(precision="float32", flip_test=f, prerotate=False) for f in (False, True))
     faces = default.align(image)
     assert len(faces) >= 2
     boxes = [f.box for f in faces]
-    for a, b, c in zip(faces, int8.align(image, boxes=boxes), fp32.align(image, boxes=boxes)):
+    for a, b, c in zip(faces, stills.align(image, boxes=boxes), fp32.align(image, boxes=boxes)):
         np.testing.assert_array_equal(a.landmarks, b.landmarks)
         assert np.abs(a.landmarks - c.landmarks).max() > 1e-3
         assert np.abs(a.landmarks - c.landmarks).mean() < 0.02 * (a.box[3] - a.box[1])
     frames = [image] * 2
-    for a, b in zip(default.track(frames, smoothing=None), fp32.track(frames, smoothing=None)):
-        for fa, fb in zip(a, b):
-            np.testing.assert_array_equal(fa.landmarks, fb.landmarks)
-    assert FaceAligner(precision="int8").video_regressor is not None
+    tracked = {name: list(al.track(frames, smoothing=None)) for name, al in
+               (("default", default), ("video", video), ("fp32", fp32))}
+    for a, b, c in zip(*(sum(v, []) for v in tracked.values())):
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+        assert np.abs(a.landmarks - c.landmarks).max() > 1e-3  # the flip test is on
+    assert default.video_regressor is not default.regressor
+    assert stills.video_regressor is stills.regressor  # int8, no flip test: one regressor for both
 
 
 def test_precision_errors():

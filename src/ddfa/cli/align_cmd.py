@@ -76,8 +76,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", type=Path, default=None,
                    help="a .pt checkpoint or .onnx graph to use instead of the bundled weights")
     g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
-    g.add_argument("--flip-test", action="store_true",
-                   help="also regress each face's mirror image and average (more accurate, 2x network time)")
+    g.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="also regress each face's mirror image and average (more accurate and steadier, 2x "
+                        "network time; default: video only)")
     g.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                    help="regress tilted heads (past 5-15 degrees of roll) again, turned upright in their crop "
                         "(default: on; --no-upright gives the bare one-pass network)")
