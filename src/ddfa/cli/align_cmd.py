@@ -122,8 +122,8 @@ def register(sub) -> None:
     p.add_argument("--uv-size", type=int_between(16, 4096), default=512,
                    help="UV texture side in pixels, 16-4096 (default: %(default)s)")
     p.add_argument("--any-rotation", action="store_true",
-                   help="also find sideways and upside-down faces (detects on the image turned by 90, 180 and "
-                        "270 degrees: 4x detection time)")
+                   help="find tilted, sideways and upside-down faces (detects on the image turned by every "
+                        "45 degrees: eight detector runs)")
     p.add_argument("--recursive", action="store_true", help="also search sub-folders")
     add_model_args(p)
     add_detection_args(p)

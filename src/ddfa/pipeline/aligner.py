@@ -45,10 +45,10 @@ class FaceAligner:
             :class:`~ddfa.pipeline.regressor.UprightRegressor`: a second or third network pass for
             faces past 5 degrees of in-plane rotation, blended in up to 15; lower error and steadier
             video, see docs/pipeline.md). ``False`` gives the bare one-pass network.
-        any_rotation: find and align faces at any in-plane angle (sideways, upside down): the
-            detector runs on the image turned by 0, 90, 180 and 270 degrees and each face is
-            aligned in the turn where it is upright (:mod:`ddfa.pipeline.turned`; 4x detection
-            time). Still images only: :meth:`track` refuses it.
+        any_rotation: find and align faces at any in-plane angle (tilted, sideways, upside down):
+            the detector runs on the image turned by 0, 45, ..., 315 degrees and each face is
+            aligned in the copy where it is closest to upright (:mod:`ddfa.pipeline.turned`; eight
+            detector runs). Still images only: :meth:`track` refuses it.
         min_face: default detector only: the height in pixels of the smallest face to find
             (e.g. 20); None searches one pass of ``det_size`` px, which finds faces from about
             ``min(16 * longer side / det_size, 128)`` px (:class:`~ddfa.detect.RetinaFaceDetector`,

@@ -1,17 +1,21 @@
-"""Faces at any in-plane angle: detect on the image turned by 0, 90, 180 and 270 degrees.
+"""Faces at any in-plane angle: detect on the image turned by 0, 45, 90, ..., 315 degrees.
 
 Used by ``FaceAligner(any_rotation=True)`` (``ddfa align --any-rotation``):
 
-1. the detector runs on the four quarter-turned copies (``np.rot90``, counter-clockwise);
-   all detections are mapped back to the input image and merged by NMS there;
+1. the detector runs on eight turned copies, counter-clockwise: the four quarter turns
+   (``np.rot90``, exact) and the four diagonal ones (resampled onto a larger canvas of the
+   detector's mean colour); all detections are mapped back to the input image and merged by
+   NMS there;
 2. each merged face is aligned in the copy where it is closest to upright (from the
-   detector's five points: eyes above the mouth); the upright pass of the regressor
-   (:class:`~ddfa.pipeline.regressor.UprightRegressor`) handles the remaining up to 45 degrees;
-3. the result is mapped back exactly (a quarter turn moves pixel centres onto pixel centres):
-   landmarks, box, vertices and the pose matrix in the input frame, so the roll is the roll
-   in the copy plus the turn.
+   detector's five points: eyes above the mouth), so at most 22.5 degrees from upright, which
+   the upright pass of the regressor (:class:`~ddfa.pipeline.regressor.UprightRegressor`) and
+   the pre-rotation handle; the network alone is fragile past its 25 degrees of training roll
+   (a small face at 45 degrees could land 10 % of its size off);
+3. the result is mapped back through the copy's rotation (exact for the quarter turns, whose
+   pixel centres fall on pixel centres): landmarks, box, vertices and the pose matrix in the
+   input frame, so the roll is the roll in the copy plus the turn.
 
-Costs four detector runs instead of one; the network runs once per face as usual.
+Costs eight detector runs instead of one; the network runs once per face as usual.
 """
 
 from __future__ import annotations
@@ -19,18 +23,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import cv2
 import numpy as np
 
 from ddfa.detect import Detection
-from ddfa.detect.retinaface import nms
+from ddfa.detect.retinaface import _RGB_MEAN
 from ddfa.morphable.frames import CROP_SIZE, Roi, vertex_to_image
 from ddfa.morphable.pose import euler_from_rotation
 from ddfa.pipeline.crop import eye_turns, roi_from_box
 from ddfa.pipeline.face import Face, Pose, build_faces
 
-__all__ = ["TurnedFace", "align_any_rotation", "detect_any_rotation", "turn_affine", "turn_faces", "turn_image", "upright_turn"]
+__all__ = ["TurnedFace", "align_any_rotation", "copy_image", "detect_any_rotation", "turn_affine", "turn_faces",
+           "turn_image", "upright_turn"]
 
-NMS_IOU = 0.4
+MERGE = 0.6  # detections of two copies whose centres are closer than this times the larger size are one face
+EIGHTHS = 8  # turned copies: 0, 45, ..., 315 degrees
+DIAGONAL_SIDE = 1024  # longer side of the diagonal copies the detector sees, at most
 
 
 def turn_image(image: np.ndarray, turn: int) -> np.ndarray:
@@ -47,8 +55,38 @@ def turn_affine(shape: tuple[int, ...], turn: int) -> np.ndarray:
             3: np.array([[0.0, 1, 0], [-1, 0, h - 1]])}[turn % 4]
 
 
+def copy_image(image: np.ndarray, eighths: int) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned counter-clockwise by ``45 * eighths`` degrees, and float64 ``(2, 3)`` copy pixel ->
+    ``image`` pixel. Quarter turns are :func:`turn_image` (exact); diagonal ones, made for the
+    detector only, are resampled (area-averaged, then bilinear) onto the smallest canvas that holds
+    the turned image, filled with the detector's mean colour, and shrunk so that their longer side
+    is at most ``DIAGONAL_SIDE`` pixels."""
+    if eighths % 2 == 0:
+        return turn_image(image, eighths // 2), turn_affine(image.shape, eighths // 2)
+    small_size, to_copy, copy_size, to_image = _diagonal(image.shape, eighths)
+    small = image if small_size == image.shape[1::-1] else cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    copy = cv2.warpAffine(small, to_copy, copy_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=_RGB_MEAN)
+    return copy, to_image
+
+
+def _diagonal(shape: tuple[int, ...], eighths: int):
+    """Geometry of a diagonal copy: the shrunk image's (w, h), its map to the copy, the copy's (w, h),
+    and the copy -> image pixel map."""
+    h, w = shape[:2]
+    scale = min(1.0, DIAGONAL_SIDE / ((w + h) * np.sqrt(0.5)))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    side = int(np.ceil((sw + sh) * np.sqrt(0.5)))  # |cos| = |sin| at odd multiples of 45 degrees
+    to_copy = cv2.getRotationMatrix2D(((sw - 1) / 2, (sh - 1) / 2), 45.0 * (eighths % EIGHTHS), 1.0)
+    to_copy[:, 2] += [(side - sw) / 2, (side - sh) / 2]
+    to_small = _invert(to_copy)  # then small pixel -> image pixel, pixel centres: (x + 0.5) * w / sw - 0.5
+    k = np.array([[w / sw], [h / sh]])
+    to_image = np.concatenate([to_small[:, :2] * k, (to_small[:, 2:] + 0.5) * k - 0.5], 1)
+    return (sw, sh), to_copy, (side, side), to_image
+
+
 def _invert(A: np.ndarray) -> np.ndarray:
-    L = A[:, :2].T  # rotations by quarter turns: the inverse is the transpose
+    L = np.linalg.inv(A[:, :2])  # exact for quarter turns (entries 0 and +-1)
     return np.concatenate([L, -L @ A[:, 2:]], 1)
 
 
@@ -62,62 +100,75 @@ def _map_box(A: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def upright_turn(landmarks5: np.ndarray) -> int:
-    """Quarter turns (counter-clockwise) that bring a face upright, from its five detector points
-    ``(5, 2)`` (eyes, nose, mouth corners) in the image frame: eyes above the mouth."""
+    """Eighth turns (45 degrees, counter-clockwise) that bring a face closest to upright, from its five
+    detector points ``(5, 2)`` (eyes, nose, mouth corners) in the image frame: eyes above the mouth."""
     up = landmarks5[:2].mean(0) - landmarks5[3:].mean(0)  # mouth -> eyes, image frame (y down)
     roll = np.degrees(np.arctan2(-up[0], -up[1]))  # counter-clockwise on screen
-    return int(np.round(-roll / 90.0)) % 4
+    return int(np.round(-roll / 45.0)) % EIGHTHS
 
 
 def detect_any_rotation(detector, image: np.ndarray) -> list[tuple[int, Detection]]:
-    """Detect on the four quarter turns; merge in the input frame by NMS.
+    """Detect on the eight turned copies (:func:`copy_image`); merge the detections of one face.
 
-    Returns one ``(turn, detection)`` per face, highest score first: the detection is in the
-    pixels of ``turn_image(image, turn)``, the copy where the face is closest to upright.
+    Detections of two copies are the same face when their centres, in the input frame, are closer
+    than ``MERGE`` times the larger one's size (``sqrt(w h)`` in its copy, which a turn does not
+    change; boxes mapped back from a diagonal copy are too large for an overlap test); this also
+    absorbs the part of a face that an upside-down copy reads as a smaller face. A face is aligned in the copy of its
+    best detection whose five points say it is upright in that very copy (a detector pass can read
+    an upside-down face as upright in a neighbouring copy with full confidence, but rarely in its
+    own); without one, in the copy the points vote for, by score. Returns one ``(eighths, detection)`` per
+    face, highest score first: the detection is in the pixels of ``copy_image(image, eighths)``,
+    the copy where the face is closest to upright.
     """
-    found = []  # (score, turn, detection, box in the input frame)
-    for turn in range(4):
-        A = turn_affine(image.shape, turn)
-        for det in detector.detect(turn_image(image, turn)):
-            found.append((det.score, turn, det, _map_box(A, det.box)))
-    if not found:
-        return []
+    copies = []  # copy pixel -> input pixel, per turn
+    found = []  # (score, turn, detection, centre in the input frame, size)
+    for turn in range(EIGHTHS):
+        copy, A = copy_image(image, turn)
+        copies.append(A)
+        for det in detector.detect(copy):
+            centre = _apply(A, (det.box[:2] + det.box[2:]) / 2.0)
+            found.append((det.score, turn, det, centre, float(np.sqrt(det.width * det.height))))
     found.sort(key=lambda f: -f[0])
-    boxes = np.array([f[3] for f in found], np.float64)
-    out = []
-    for i in nms(boxes, NMS_IOU):
-        score, turn, det, box = found[i]
-        if det.landmarks5 is not None:
-            pts = _apply(turn_affine(image.shape, turn), det.landmarks5.astype(np.float64))
-            turn = upright_turn(pts)
-        # the best detection made in that turn over the same face, else the merged box moved there
-        A = turn_affine(image.shape, turn)
-        same = [f for f in found if f[1] == turn and _iou(f[3], box) > 0.3]
-        if same:
-            det = max(same, key=lambda f: f[0])[2]
+    groups: list[list] = []
+    for f in found:  # the detector already separated the faces of one copy: merge across copies only
+        for g in groups:
+            if all(m[1] != f[1] for m in g) and np.linalg.norm(f[3] - g[0][3]) < MERGE * max(f[4], g[0][4]):
+                g.append(f)
+                break
         else:
-            det = Detection(_map_box(_invert(A), box), score, None)
-        # two merged groups can settle on the same face once turned (near 45 degrees): keep the first
-        if all(_iou(_map_box(A, det.box), _map_box(turn_affine(image.shape, t), d.box)) <= NMS_IOU for t, d in out):
-            out.append((turn, Detection(det.box, float(score), det.landmarks5)))
+            groups.append([f])
+    out = []
+    for g in groups:
+        score, turn, det, centre, _ = g[0]
+        # the copy: that of the best detection whose five points say the face is upright in its own
+        # copy (the detector is surest of upright faces); else the vote of all points, by score
+        implied = [(f, upright_turn(_apply(copies[f[1]], f[2].landmarks5.astype(np.float64))))
+                   for f in g if f[2].landmarks5 is not None]
+        upright = [f for f, k in implied if k == f[1]]
+        if upright:
+            turn = upright[0][1]
+        elif implied:
+            continue
+        same = [f for f in g if f[1] == turn]
+        if same:  # the best detection of this face made in that copy
+            det = same[0][2]
+        else:  # the best one's box, same size, centred on the face in that copy
+            c = _apply(_invert(copies[turn]), centre)
+            half = (det.box[2:] - det.box[:2]) / 2.0
+            det = Detection(np.r_[c - half, c + half].astype(np.float32), score, None)
+        out.append((turn, Detection(det.box, float(score), det.landmarks5)))
     return out
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    lo, hi = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
-    inter = float(np.prod(np.clip(hi - lo, 0, None)))
-    return inter / (float(np.prod(a[2:] - a[:2])) + float(np.prod(b[2:] - b[:2])) - inter)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class TurnedFace(Face):
-    """A :class:`Face` aligned in a quarter-turned copy of the image, reported in the input image frame.
+    """A :class:`Face` aligned in a turned copy of the image, reported in the input image frame.
 
     ``box``, ``roi`` (its centre), ``landmarks_3d``, ``pose`` and ``vertices`` are in the input frame;
     ``params`` stay in the vertex frame of the crop the network saw, ``turned_roi`` in the turned copy.
 
     Attributes:
-        turn: quarter turns (counter-clockwise) of the copy the face was aligned in.
+        turn: eighth turns (45 degrees, counter-clockwise) of the copy the face was aligned in.
         to_image: float64 ``(2, 3)`` copy pixel -> input pixel.
         turned_roi: the crop in the copy's pixels.
     """
@@ -128,7 +179,7 @@ class TurnedFace(Face):
 
     @property
     def affine(self) -> np.ndarray:
-        """float64 ``(2, 3)`` input image -> crop pixel map (includes the quarter turn)."""
+        """float64 ``(2, 3)`` input image -> crop pixel map (includes the turn)."""
         A = self.turned_roi.affine(CROP_SIZE)
         inv = _invert(self.to_image)
         return np.concatenate([A[:, :2] @ inv[:, :2], A[:, :2] @ inv[:, 2:] + A[:, 2:]], 1)
@@ -147,11 +198,12 @@ def _turn_points(A: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-def turn_faces(faces: list[Face], shape: tuple[int, ...], turn: int) -> list[Face]:
-    """Map faces aligned in ``turn_image(image, turn)`` back to ``image`` (shape ``(H, W, ...)``)."""
-    if turn % 4 == 0:
+def turn_faces(faces: list[Face], to_image: np.ndarray, turn: int) -> list[Face]:
+    """Map faces aligned in a turned copy back to the image: ``to_image`` float64 ``(2, 3)`` copy pixel ->
+    image pixel (a rotation and a shift, :func:`copy_image`), ``turn`` the copy's eighth turns."""
+    if turn % EIGHTHS == 0:
         return faces
-    A = turn_affine(shape, turn)
+    A = np.asarray(to_image, np.float64)
     L = A[:, :2]
     F = np.diag([1.0, -1.0])
     Rz = np.eye(3)
@@ -168,7 +220,7 @@ def turn_faces(faces: list[Face], shape: tuple[int, ...], turn: int) -> list[Fac
         turned = TurnedFace(
             box=_map_box(A, f.box), score=f.score, roi=Roi(float(centre[0]), float(centre[1]), f.roi.side),
             params=f.params, landmarks_3d=_turn_points(A, f.landmarks_3d), pose=pose,
-            model=f.model, track_id=f.track_id, turn=turn % 4, to_image=A, turned_roi=f.roi)
+            model=f.model, track_id=f.track_id, turn=turn % EIGHTHS, to_image=A, turned_roi=f.roi)
         if "vertices" in f.__dict__:  # built up front (dense=True): move them too
             turned.__dict__["vertices"] = _turn_points(A, f.__dict__["vertices"])
         out.append(turned)
@@ -176,8 +228,8 @@ def turn_faces(faces: list[Face], shape: tuple[int, ...], turn: int) -> list[Fac
 
 
 def align_any_rotation(aligner, image: np.ndarray, dense: bool = False) -> list[Face]:
-    """Detect at any quarter turn and align each face upright (see the module docstring); faces in
-    score order, in the frame of ``image`` (RGB uint8)."""
+    """Detect at any turn and align each face upright (see the module docstring); faces in score
+    order, in the frame of ``image`` (RGB uint8)."""
     found = detect_any_rotation(aligner.detector, image)
     faces: list[Face | None] = [None] * len(found)
     for turn in sorted({t for t, _ in found}):
@@ -186,9 +238,19 @@ def align_any_rotation(aligner, image: np.ndarray, dense: bool = False) -> list[
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         rois = [roi_from_box(b) for b in boxes]
         turns = eye_turns(dets) if aligner.prerotate else None  # as FaceAligner.align does upright
-        params = aligner.regress(turn_image(image, turn), rois, turns)
-        aligned = build_faces(aligner.face_model, params, rois, boxes,
-                              np.array([d.score for d in dets], np.float32), dense=dense)
-        for i, face in zip(idx, turn_faces(aligned, image.shape, turn)):
+        scores = np.array([d.score for d in dets], np.float32)
+        if turn % 2:  # diagonal: crop the input itself, turned by the copy's angle (no resampled copy)
+            A = _diagonal(image.shape, turn)[3]
+            k = float(np.sqrt(abs(np.linalg.det(A[:, :2]))))
+            rois = [Roi(*(float(v) for v in _apply(A, np.array([r.cx, r.cy]))), r.side * k) for r in rois]
+            turns = 45.0 * turn + (0.0 if turns is None else turns)  # crop turns are counter-clockwise too
+            params = aligner.regress(image, rois, np.full(len(rois), turns) if np.ndim(turns) == 0 else turns)
+            boxes = np.array([_map_box(A, b) for b in boxes], np.float32).reshape(-1, 4)
+            aligned = build_faces(aligner.face_model, params, rois, boxes, scores, dense=dense)
+        else:
+            copy, to_image = copy_image(image, turn)
+            aligned = turn_faces(build_faces(aligner.face_model, aligner.regress(copy, rois, turns), rois, boxes,
+                                             scores, dense=dense), to_image, turn)
+        for i, face in zip(idx, aligned):
             faces[i] = face
     return faces
