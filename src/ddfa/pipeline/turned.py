@@ -55,19 +55,25 @@ def turn_affine(shape: tuple[int, ...], turn: int) -> np.ndarray:
             3: np.array([[0.0, 1, 0], [-1, 0, h - 1]])}[turn % 4]
 
 
-def copy_image(image: np.ndarray, eighths: int) -> tuple[np.ndarray, np.ndarray]:
+def copy_image(image: np.ndarray, eighths: int, shrunk: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The image turned counter-clockwise by ``45 * eighths`` degrees, and float64 ``(2, 3)`` copy pixel ->
     ``image`` pixel. Quarter turns are :func:`turn_image` (exact); diagonal ones, made for the
     detector only, are resampled (area-averaged, then bilinear) onto the smallest canvas that holds
     the turned image, filled with the detector's mean colour, and shrunk so that their longer side
-    is at most ``DIAGONAL_SIDE`` pixels."""
+    is at most ``DIAGONAL_SIDE`` pixels; ``shrunk``: that shrunk image, if already made (the four
+    diagonal copies share it)."""
     if eighths % 2 == 0:
         return turn_image(image, eighths // 2), turn_affine(image.shape, eighths // 2)
     small_size, to_copy, copy_size, to_image = _diagonal(image.shape, eighths)
-    small = image if small_size == image.shape[1::-1] else cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    small = shrunk if shrunk is not None else _shrink_for_diagonals(image)
     copy = cv2.warpAffine(small, to_copy, copy_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=_RGB_MEAN)
     return copy, to_image
+
+
+def _shrink_for_diagonals(image: np.ndarray) -> np.ndarray:
+    size = _diagonal(image.shape, 1)[0]
+    return image if size == image.shape[1::-1] else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _diagonal(shape: tuple[int, ...], eighths: int):
@@ -122,8 +128,9 @@ def detect_any_rotation(detector, image: np.ndarray) -> list[tuple[int, Detectio
     """
     copies = []  # copy pixel -> input pixel, per turn
     found = []  # (score, turn, detection, centre in the input frame, size)
+    shrunk = _shrink_for_diagonals(image)
     for turn in range(EIGHTHS):
-        copy, A = copy_image(image, turn)
+        copy, A = copy_image(image, turn, shrunk)
         copies.append(A)
         for det in detector.detect(copy):
             centre = _apply(A, (det.box[:2] + det.box[2:]) / 2.0)
