@@ -1,7 +1,7 @@
 """Compare candidate networks on every check of issue 17, in one run.
 
     python benchmarks/compare_networks.py NAME=WEIGHTS [NAME=WEIGHTS ...] [--cache ../cache_ytf]
-        [--n 0] [--upright] [--stability] [--no-aflw] [--threads 1]
+        [--n 0] [--upright] [--stability] [--held-clips 97] [--no-aflw] [--threads 1]
 
 For each candidate (a ``.pt`` regressor checkpoint, run by torch, or an ``.onnx`` graph such as an int8
 one from ``ddfa export onnx --int8``, run by ONNX Runtime):
@@ -13,6 +13,9 @@ one from ``ddfa export onnx --int8``, run by ONNX Runtime):
 - **AFLW2000-3D exact / aligned** (mean of the yaw bins; original GT, ground-truth 68-point boxes, as
   ``ddfa eval aflw2000``) and, with ``--stability``, **clip NME / stability** on the 199 exact clips of 8
   frames with out-of-plane moves (as ``ddfa eval stability``). AFLW2000-3D is measured, never used to choose: choose by the held-out columns;
+- with ``--held-clips N``, **held clip NME / held stability**: the same clips made from the held-out faces
+  themselves (up to N photos of held-out 300-W faces and N frames of held-out ytf68 people, evenly spaced,
+  with their annotated points): a stability check that may be used to choose;
 - **ms/face**: the ONNX graph at batch 1 on ``--threads`` threads, candidates interleaved, as a ratio to
   the first candidate.
 
@@ -60,6 +63,23 @@ def held_out(cache: Path, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def held_out_faces(cache: Path, shared: Path, n: int) -> list:
+    """Up to ``n`` held-out annotated faces per source (the cache's validation split, by photo or person),
+    evenly spaced: ``ddfa.data.readers.LandmarkedImage`` with their 68 annotated points."""
+    import json
+
+    from ddfa.data.cache import split_of
+    from ddfa.data.readers import read_300w, read_ytf68
+
+    fraction = json.loads((cache / "meta.json").read_text())["settings"]["val_fraction"]
+    out = []
+    for reader, folder in ((read_300w, "300w"), (read_ytf68, "ytf68")):
+        if (shared / folder).is_dir():
+            items = [it for it in reader(shared / folder) if split_of(it.name, fraction) == "val"]
+            out += [items[i] for i in np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int))]
+    return out
+
+
 def low_res_jpeg(crops: np.ndarray, seed: int = 0) -> np.ndarray:
     looks = []
     for i, c in enumerate(crops):
@@ -97,6 +117,9 @@ def main() -> None:
     ap.add_argument("--aflw", type=Path, default=Path("../shared/data/aflw2000-3d"))
     ap.add_argument("--no-aflw", action="store_true", help="skip the AFLW2000-3D columns")
     ap.add_argument("--stability", action="store_true", help="also score the 199 exact AFLW2000-3D clips")
+    ap.add_argument("--held-clips", type=int, default=0, metavar="N",
+                    help="also score clips made from up to N held-out faces per source (0: off)")
+    ap.add_argument("--shared", type=Path, default=Path("../shared/data"), help="where 300w/ and ytf68/ are")
     ap.add_argument("--upright", action="store_true", help="AFLW2000-3D and clips with the upright pass")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -131,6 +154,22 @@ def main() -> None:
     if "held ytf68" in cols:
         cols.insert(2, "held mean")
 
+    faces = []
+    if args.held_clips:
+        from ddfa.eval.out_of_plane import ProfilingMoves
+        from ddfa.eval.predictors import make_predictor
+        from ddfa.eval.stability import evaluate_stability
+        from ddfa.io import load_image
+
+        faces = held_out_faces(args.cache, args.shared, args.held_clips)
+        for name, path in cands.items():
+            pred = make_predictor("network", model, weights=path, upright=args.upright)
+            st = evaluate_stability(pred, (load_image(f.image_path) for f in faces),
+                                    np.stack([f.points for f in faces]), name=name, progress=False,
+                                    out_of_plane=ProfilingMoves())
+            rows[name]["held clip NME"], rows[name]["held stability"] = st.nme, st.stability
+        cols += ["held clip NME", "held stability"]
+
     if not args.no_aflw or args.stability:
         from ddfa.eval.aflw2000 import evaluate_aflw2000, load_aflw2000
         from ddfa.eval.out_of_plane import ProfilingMoves
@@ -157,7 +196,8 @@ def main() -> None:
     first = next(iter(cands))
 
     print(f"Held-out crops: " + ", ".join(f"{k} {len(v[0])}" for k, v in sets.items())
-          + f" (cache {args.cache}); AFLW2000-3D: ground-truth boxes, mean of yaw bins"
+          + f" (cache {args.cache})" + (f", {len(faces)} held-out clips (8 frames, out-of-plane moves)" if faces else "")
+          + "; AFLW2000-3D: ground-truth boxes, mean of yaw bins"
           + (", upright pass" if args.upright else "") + "; ONNX at batch 1 on "
           + f"{args.threads} thread(s), ratio to '{first}'. Training budget (max_steps of each checkpoint's "
           + "config): " + ", ".join(f"{k} {v if v else '?'}" for k, v in steps.items()) + ".\n")
