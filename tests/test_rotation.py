@@ -112,3 +112,22 @@ def test_cli_any_rotation(tmp_path, photo):
         out = tmp_path / f"out{len(flag)}"
         assert main(["align", str(tmp_path / "sideways.png"), "-o", str(out), "--export", "json", *flag]) == 0
         assert expected(len(json.loads((out / "sideways.json").read_text())["faces"]))
+
+
+@pytest.mark.parametrize("eighths", [1, 3, 5, 7])
+@pytest.mark.parametrize("scale", [1, 5])
+def test_diagonal_copies_map_back_to_the_input(photo, eighths, scale):
+    """A marked spot of the input is found, in a diagonal copy, where the copy's map sends it back from
+    (within the resolution of the copy, shrunk to DIAGONAL_SIDE for big images)."""
+    from ddfa.pipeline.turned import DIAGONAL_SIDE, copy_image
+
+    image = cv2.resize(photo[:300, :400] // 4, (400 * scale, 300 * scale))  # real content, dimmed
+    y, x = 70 * scale, 310 * scale
+    r = 2 * scale
+    image[y - r:y + r + 1, x - r:x + r + 1] = 255
+    copy, to_image = copy_image(image, eighths)
+    ys, xs = np.nonzero(copy[..., 0] > 200)
+    found = np.array([xs.mean(), ys.mean()]) @ to_image[:, :2].T + to_image[:, 2]
+    shrink = max(1.0, 700 * scale * np.sqrt(0.5) / DIAGONAL_SIDE)
+    assert np.abs(found - [x, y]).max() < shrink
+    assert copy.shape[0] == copy.shape[1] <= max(DIAGONAL_SIDE + 2, int(np.ceil(700 * np.sqrt(0.5))))

@@ -2,13 +2,13 @@
 
 Convolution weights become int8 per output channel and activations uint8, with ranges
 calibrated on real inputs; the graph is written in QDQ form, which ONNX Runtime's CPU provider
-runs as integer convolutions. The ops named in ``keep_float`` stay float32: for the regressor its
-last layer and de-normalisation (the 62 parameters span four orders of magnitude), for the
-detector its score softmax. Needs the ``onnx`` package (``pip install "ddfa[train]"``).
+runs as integer convolutions. The op types named in ``keep_float`` stay float32: for the regressor
+its last layer and de-normalisation (the 62 parameters span four orders of magnitude). Needs the
+``onnx`` package (``pip install "ddfa[train]"``).
 
 :func:`regressor_calibration` draws the regressor's calibration crops from a training cache
-(``ddfa data build``), never from an evaluation set; :func:`detector_calibration` makes the
-detector's input blobs from photos at the sizes the detector runs.
+(``ddfa data build``), never from an evaluation set. (The RetinaFace detector quantised the same
+way lost faces, docs/speed.md, so it ships in float32.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ddfa._optional import require
 from ddfa.atomic import atomic_path
 from ddfa.errors import InputError
 
-__all__ = ["quantize_onnx", "quantize_regressor_onnx", "regressor_calibration", "detector_calibration"]
+__all__ = ["quantize_onnx", "quantize_regressor_onnx", "regressor_calibration"]
 
 REGRESSOR_FLOAT_OPS = ("Gemm", "Mul", "Add")  # the last layer and the de-normalisation
 
@@ -108,23 +108,3 @@ def regressor_calibration(cache: str | os.PathLike, n: int = 512, seed: int = 0,
     idx = np.sort(np.random.default_rng(seed).choice(len(images), size=n, replace=False))
     crops = np.asarray(images[idx]).transpose(0, 3, 1, 2).astype(np.float32)
     return [{ONNX_INPUT: crops[s:s + batch]} for s in range(0, n, batch)]
-
-
-def detector_calibration(images: Sequence[np.ndarray], input_name: str, size: int = 448) -> list[dict[str, np.ndarray]]:
-    """Detector feeds from RGB uint8 photos, two per photo on a ``size`` x ``size`` canvas (one input
-    shape, as histogram calibration needs): the photo shrunk as the detector's first pass shrinks it
-    (longer side ``size``), and a full-resolution centre cut, the scale of its re-check patches. The
-    canvas is the training mean colour, zero in the network's input."""
-    from ddfa.detect.retinaface import _RGB_MEAN, _blob, _shrink
-
-    feeds = []
-    for image in images:
-        small, _ = _shrink(image, min(1.0, size / max(image.shape[:2])))
-        h, w = image.shape[:2]
-        y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
-        for part in (small, image[y:y + size, x:x + size]):
-            canvas = np.empty((size, size, 3), np.uint8)
-            canvas[:] = np.asarray(_RGB_MEAN, np.uint8)
-            canvas[:part.shape[0], :part.shape[1]] = part
-            feeds.append({input_name: _blob([canvas])})
-    return feeds
