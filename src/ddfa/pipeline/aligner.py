@@ -89,12 +89,16 @@ class FaceAligner:
         base = load_param_regressor(model, backend, weights, threads, precision)
         self.regressor: ParamRegressor = with_test_time_options(base, self.face_model, bool(flip_test), upright)
         # video: float32 where stills run the default int8, and the flip test unless it is off
-        video_base = (model, backend, None, threads, "float32") if (
-            precision is None and backend == "onnxruntime" and weights is None) else base
+        float_video = precision is None and backend == "onnxruntime" and weights is None
         video_flip = flip_test is not False
-        same = video_base is base and video_flip == bool(flip_test)
+
+        def video_regressor() -> ParamRegressor:
+            video_base = load_param_regressor(model, backend, None, threads, "float32") if float_video else base
+            return with_test_time_options(video_base, self.face_model, video_flip, upright)
+
+        same = not float_video and video_flip == bool(flip_test)
         self._video_regressor: ParamRegressor | None = self.regressor if same else None
-        self._video_spec = (video_base, video_flip, upright)
+        self._make_video_regressor = video_regressor
         self.backend = backend
         self.threads = threads
         self.prerotate = prerotate
@@ -124,10 +128,7 @@ class FaceAligner:
         """The regressor of :meth:`track`: float32 and flip-tested by default (``precision``,
         ``flip_test``), built on first use."""
         if self._video_regressor is None:
-            base, flip, upright = self._video_spec
-            if isinstance(base, tuple):
-                base = load_param_regressor(*base)
-            self._video_regressor = with_test_time_options(base, self.face_model, flip, upright)
+            self._video_regressor = self._make_video_regressor()
         return self._video_regressor
 
     def regress(self, image: np.ndarray, rois: Sequence[Roi], turns: np.ndarray | None = None,

@@ -4,8 +4,8 @@ Used by ``FaceAligner(any_rotation=True)`` (``ddfa align --any-rotation``):
 
 1. the detector runs on eight turned copies, counter-clockwise: the four quarter turns
    (``np.rot90``, exact) and the four diagonal ones (resampled onto a larger canvas of the
-   detector's mean colour); all detections are mapped back to the input image and merged by
-   NMS there;
+   detector's mean colour); detections of one face in different copies are merged by their
+   centres in the input image;
 2. each merged face is aligned in the copy where it is closest to upright (from the
    detector's five points: eyes above the mouth), so at most 22.5 degrees from upright, which
    the upright pass of the regressor (:class:`~ddfa.pipeline.regressor.UprightRegressor`) and
@@ -119,12 +119,13 @@ def detect_any_rotation(detector, image: np.ndarray) -> list[tuple[int, Detectio
     Detections of two copies are the same face when their centres, in the input frame, are closer
     than ``MERGE`` times the larger one's size (``sqrt(w h)`` in its copy, which a turn does not
     change; boxes mapped back from a diagonal copy are too large for an overlap test); this also
-    absorbs the part of a face that an upside-down copy reads as a smaller face. A face is aligned in the copy of its
-    best detection whose five points say it is upright in that very copy (a detector pass can read
-    an upside-down face as upright in a neighbouring copy with full confidence, but rarely in its
-    own); without one, in the copy the points vote for, by score. Returns one ``(eighths, detection)`` per
-    face, highest score first: the detection is in the pixels of ``copy_image(image, eighths)``,
-    the copy where the face is closest to upright.
+    absorbs the part of a face that an upside-down copy reads as a smaller face. A face is aligned
+    in the copy of its best detection whose five points say it is upright in that very copy (a
+    detector pass can read an upside-down face as upright in a neighbouring copy with full
+    confidence, but rarely in its own); a face none of whose detections does so is dropped (a false
+    face), one without points stays in the copy of its best detection. Returns one
+    ``(eighths, detection)`` per face, highest score first: the detection is in the pixels of
+    ``copy_image(image, eighths)``, the copy where the face is closest to upright.
     """
     copies = []  # copy pixel -> input pixel, per turn
     found = []  # (score, turn, detection, centre in the input frame, size)
@@ -148,7 +149,7 @@ def detect_any_rotation(detector, image: np.ndarray) -> list[tuple[int, Detectio
     for g in groups:
         score, turn, det, centre, _ = g[0]
         # the copy: that of the best detection whose five points say the face is upright in its own
-        # copy (the detector is surest of upright faces); else the vote of all points, by score
+        # copy (the detector is surest of upright faces); none such: not a face
         implied = [(f, upright_turn(_apply(copies[f[1]], f[2].landmarks5.astype(np.float64))))
                    for f in g if f[2].landmarks5 is not None]
         upright = [f for f, k in implied if k == f[1]]
@@ -250,8 +251,8 @@ def align_any_rotation(aligner, image: np.ndarray, dense: bool = False) -> list[
             A = _diagonal(image.shape, turn)[3]
             k = float(np.sqrt(abs(np.linalg.det(A[:, :2]))))
             rois = [Roi(*(float(v) for v in _apply(A, np.array([r.cx, r.cy]))), r.side * k) for r in rois]
-            turns = 45.0 * turn + (0.0 if turns is None else turns)  # crop turns are counter-clockwise too
-            params = aligner.regress(image, rois, np.full(len(rois), turns) if np.ndim(turns) == 0 else turns)
+            turns = 45.0 * turn + (np.zeros(len(rois)) if turns is None else turns)  # counter-clockwise too
+            params = aligner.regress(image, rois, turns)
             boxes = np.array([_map_box(A, b) for b in boxes], np.float32).reshape(-1, 4)
             aligned = build_faces(aligner.face_model, params, rois, boxes, scores, dense=dense)
         else:
