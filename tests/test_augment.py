@@ -10,8 +10,10 @@ from ddfa.data.augment import (
     apply_appearance,
     compose_affines,
     gaussian_noise,
+    invert_affines,
     motion_blur,
     motion_kernel,
+    policy_framed,
     random_appearance,
     similarity_jitter,
     similarity_matrix,
@@ -77,6 +79,25 @@ def test_similarity_jitter_is_deterministic_and_bounded():
 def test_compose_affines_is_matrix_product(rng):
     a, b = rng.normal(size=(2, 4, 2, 3))
     np.testing.assert_allclose(_h_batch(compose_affines(a, b)), _h_batch(a) @ _h_batch(b), atol=1e-12)
+
+
+def test_invert_affines_matches_opencv(rng):
+    import cv2
+
+    a = rng.normal(size=(5, 2, 3))
+    inv = invert_affines(a)
+    for one, expected in zip(inv, (cv2.invertAffineTransform(x) for x in a)):
+        np.testing.assert_allclose(one, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(_h_batch(compose_affines(inv, a)), np.broadcast_to(np.eye(3), (5, 3, 3)), atol=1e-9)
+
+
+def test_policy_framing_batched_equals_one_by_one(face_model, rng):
+    params = _random_params(rng, 6)
+    moves = similarity_jitter(rng, (59.5, 59.5), max_scale=0.1, max_angle=30, max_shift=10, n=6)
+    batched = policy_framed(face_model, params, moves)
+    assert batched.shape == (6, 2, 3)
+    for p, m, b in zip(params, moves, batched):
+        np.testing.assert_allclose(policy_framed(face_model, p, m), b, rtol=1e-5, atol=1e-4)
 
 
 def _h_batch(a):

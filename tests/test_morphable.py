@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from ddfa.morphable import FaceModel, Normalizer, compose, decompose, euler_from_rotation, layout, rotation_from_euler
-from ddfa.morphable.frames import CROP_SIZE, Roi, image_to_vertex, roi_from_landmarks, vertex_to_image
+from ddfa.morphable.frames import (
+    CROP_SIZE,
+    Roi,
+    image_to_vertex,
+    landmark_crop_affines,
+    roi_from_landmarks,
+    vertex_to_image,
+)
 
 from conftest import shared_path
 
@@ -158,3 +165,13 @@ def test_crop_frames_roundtrip_and_pixel_convention(rng):
 def test_roi_from_landmarks_rejects_degenerate_points():
     with pytest.raises(ValueError):
         roi_from_landmarks(np.zeros((68, 2)))
+    with pytest.raises(ValueError):
+        landmark_crop_affines(np.zeros((3, 68, 2)))
+
+
+def test_batched_crop_affines_are_the_roi_affines(rng):
+    pts = rng.uniform(0, 500, (2, 3, 68, 2)) * rng.uniform(0.1, 1, (2, 3, 1, 2))
+    batched = landmark_crop_affines(pts)
+    assert batched.shape == (2, 3, 2, 3)
+    for index in np.ndindex(2, 3):
+        np.testing.assert_array_equal(batched[index], roi_from_landmarks(pts[index]).affine())

@@ -23,10 +23,10 @@ import numpy as np
 
 from ddfa.errors import InputError
 from ddfa.morphable import FaceModel, layout
-from ddfa.morphable.frames import CROP_SIZE, roi_from_landmarks
+from ddfa.morphable.frames import CROP_SIZE, landmark_crop_affines
 
 __all__ = [
-    "WarpedSample", "similarity_matrix", "similarity_jitter", "compose_affines", "transform_points",
+    "WarpedSample", "similarity_matrix", "similarity_jitter", "compose_affines", "invert_affines", "transform_points",
     "warp_params", "warp_sample", "gaussian_noise", "motion_kernel", "motion_blur", "Appearance",
     "random_appearance", "apply_appearance",
 ]
@@ -91,6 +91,14 @@ def compose_affines(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     lin = outer[..., :2] @ inner[..., :2]
     shift = (outer[..., :2] @ inner[..., 2:])[..., 0] + outer[..., 2]
     return np.concatenate([lin, shift[..., None]], -1)
+
+
+def invert_affines(affine: np.ndarray) -> np.ndarray:
+    """``(..., 2, 3)`` invertible affines -> their inverses, float64 (``cv2.invertAffineTransform``, batched;
+    exact for quarter turns)."""
+    affine = np.asarray(affine, np.float64)
+    inv = np.linalg.inv(affine[..., :2])
+    return np.concatenate([inv, -(inv @ affine[..., 2:])], -1)
 
 
 def _scale_of(affine: np.ndarray) -> np.ndarray:
@@ -159,10 +167,13 @@ def warp_params(params: np.ndarray, affine: np.ndarray, height: int = 120) -> np
 
 
 def policy_framed(model: FaceModel, params: np.ndarray, move: np.ndarray) -> np.ndarray:
-    """The crop-frame affine (2, 3) that applies ``move`` (2, 3) to a crop and then frames the moved
-    face's 68-point box as the crop policy does (``roi_from_landmarks``); params (62,) vertex frame."""
-    pts = model.vertices(params[None], dense=False)[0, :, :2] * (1, -1) + (0, CROP_SIZE - 1)
-    return compose_affines(roi_from_landmarks(transform_points(move, pts)).affine(), move)
+    """The crop-frame affine ``(..., 2, 3)`` that applies ``move`` ``(..., 2, 3)`` to a crop and then
+    frames the moved face's 68-point box as the crop policy does (``roi_from_landmarks``);
+    params ``(..., 62)`` vertex frame (leading axes batched)."""
+    params = np.asarray(params)
+    sparse = model.vertices(params.reshape(-1, params.shape[-1]), dense=False)[..., :2]
+    pts = (sparse * (1, -1) + (0, CROP_SIZE - 1)).reshape(*params.shape[:-1], -1, 2)
+    return compose_affines(landmark_crop_affines(transform_points(move, pts)), move)
 
 
 @dataclass(frozen=True)

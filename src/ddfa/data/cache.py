@@ -55,7 +55,7 @@ from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel, Normalizer, euler_from_pose_matrix, layout
 from ddfa.morphable.fit import LandmarkFitter
-from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks
+from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, landmark_crop_affines, roi_from_landmarks
 
 __all__ = [
     "BuildSettings", "BuildSummary", "SourceFits", "build_cache", "fit_sources", "source_of", "split_of", "view_plan",
@@ -154,8 +154,9 @@ def fit_sources(items: list[LandmarkedImage], model: FaceModel, val_fraction: fl
 
 
 def _fit_group(items: list[LandmarkedImage], model: FaceModel, val_fraction: float) -> SourceFits:
-    affines = np.stack([roi_from_landmarks(it.points).affine() for it in items])
-    fit = LandmarkFitter(model).fit(image_to_vertex(np.stack([it.points for it in items]), affines))
+    points = np.stack([it.points for it in items])
+    affines = landmark_crop_affines(points)
+    fit = LandmarkFitter(model).fit(image_to_vertex(points, affines))
     return SourceFits(
         names=np.array([it.name for it in items]),
         splits=np.array([split_of(it.name, val_fraction) for it in items]),

@@ -188,11 +188,11 @@ def _calibrated_landmarks(arrays: dict, w300_root, rounds: int) -> np.ndarray:
     from ddfa.data.readers import read_300w
     from ddfa.morphable.calibrate import calibrate_landmarks
     from ddfa.morphable.fit import LandmarkFitter
-    from ddfa.morphable.frames import image_to_vertex, roi_from_landmarks
+    from ddfa.morphable.frames import image_to_vertex, landmark_crop_affines
     from ddfa.morphable.model import FaceModel
 
     pts = np.stack([item.points for item in read_300w(w300_root)])
-    affines = np.stack([roi_from_landmarks(p).affine() for p in pts])
+    affines = landmark_crop_affines(pts)
     targets = image_to_vertex(pts, affines)
     model = FaceModel.from_arrays(arrays)
     for _ in range(rounds):

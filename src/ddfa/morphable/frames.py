@@ -58,6 +58,21 @@ def roi_from_landmarks(pts: np.ndarray, scale: float = LANDMARK_ROI_SCALE) -> Ro
     return Roi(float(c[0]), float(c[1]), side)
 
 
+def landmark_crop_affines(points: np.ndarray, scale: float = LANDMARK_ROI_SCALE, size: int = CROP_SIZE) -> np.ndarray:
+    """:func:`roi_from_landmarks` and :meth:`Roi.affine` for a batch: points ``(..., P, 2+)`` in image
+    pixels -> ``(..., 2, 3)`` float64 image -> crop pixel maps (the same numbers, without a Python loop)."""
+    pts = np.asarray(points, dtype=np.float64)[..., :2]
+    lo, hi = pts.min(-2), pts.max(-2)
+    side = scale * (hi - lo).max(-1)
+    if not np.all(np.isfinite(side) & (side > 1)):
+        raise ValueError("landmarks span less than one pixel; cannot build a crop")
+    k = size / side
+    out = np.zeros((*side.shape, 2, 3))
+    out[..., 0, 0] = out[..., 1, 1] = k
+    out[..., 2] = size / 2 - 0.5 - k[..., None] * (lo + hi) / 2
+    return out
+
+
 def vertex_to_image(vertices: np.ndarray, affines: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """Vertex-frame points (B, P, 3) and crop affines (B, 2, 3) -> image-frame points (B, P, 3) float32.
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ddfa._onnx import cpu_session
 from ddfa.atomic import atomic_path
-from ddfa.data.augment import compose_affines, policy_framed, similarity_matrix, warp_params, warp_sample
+from ddfa.data.augment import compose_affines, invert_affines, policy_framed, similarity_matrix, warp_params
 from ddfa.data.flip import flip_params
 from ddfa.errors import DDFAError, InputError, ModelError
 from ddfa.morphable import FaceModel
@@ -259,12 +259,11 @@ class UprightRegressor:
             active, current, roll, w = active[tilted], current[tilted], roll[tilted], w[tilted]
             if not len(active):
                 break
-            for i, p, r in zip(active, current, roll):
-                turn = similarity_matrix(1.0, -r, 0.0, 0.0, centre=(centre, centre))
-                to_crop[i] = compose_affines(policy_framed(self.face_model, p, turn), to_crop[i])
-            upright = np.stack([warp_sample(crops[i], to_crop[i]).image for i in active])
-            back = np.stack([cv2.invertAffineTransform(a) for a in to_crop[active]])
-            again = warp_params(self.regressor(upright), back, height=CROP_SIZE)
+            turn = similarity_matrix(1.0, -roll, 0.0, 0.0, centre=(centre, centre))
+            to_crop[active] = compose_affines(policy_framed(self.face_model, current, turn), to_crop[active])
+            upright = np.stack([cv2.warpAffine(crops[i], a, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_REPLICATE) for i, a in zip(active, to_crop[active])])
+            again = warp_params(self.regressor(upright), invert_affines(to_crop[active]), height=CROP_SIZE)
             params[active] = ((1 - w[:, None]) * params[active] + w[:, None] * again).astype(np.float32)
         return params
 

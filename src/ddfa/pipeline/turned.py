@@ -26,6 +26,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from ddfa.data.augment import invert_affines
 from ddfa.detect import Detection
 from ddfa.detect.retinaface import _RGB_MEAN
 from ddfa.morphable.frames import CROP_SIZE, Roi, vertex_to_image
@@ -85,15 +86,10 @@ def _diagonal(shape: tuple[int, ...], eighths: int):
     side = int(np.ceil((sw + sh) * np.sqrt(0.5)))  # |cos| = |sin| at odd multiples of 45 degrees
     to_copy = cv2.getRotationMatrix2D(((sw - 1) / 2, (sh - 1) / 2), 45.0 * (eighths % EIGHTHS), 1.0)
     to_copy[:, 2] += [(side - sw) / 2, (side - sh) / 2]
-    to_small = _invert(to_copy)  # then small pixel -> image pixel, pixel centres: (x + 0.5) * w / sw - 0.5
+    to_small = invert_affines(to_copy)  # then small pixel -> image pixel, pixel centres: (x + 0.5) * w / sw - 0.5
     k = np.array([[w / sw], [h / sh]])
     to_image = np.concatenate([to_small[:, :2] * k, (to_small[:, 2:] + 0.5) * k - 0.5], 1)
     return (sw, sh), to_copy, (side, side), to_image
-
-
-def _invert(A: np.ndarray) -> np.ndarray:
-    L = np.linalg.inv(A[:, :2])  # exact for quarter turns (entries 0 and +-1)
-    return np.concatenate([L, -L @ A[:, 2:]], 1)
 
 
 def _apply(A: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -161,7 +157,7 @@ def detect_any_rotation(detector, image: np.ndarray) -> list[tuple[int, Detectio
         if same:  # the best detection of this face made in that copy
             det = same[0][2]
         else:  # the best one's box, same size, centred on the face in that copy
-            c = _apply(_invert(copies[turn]), centre)
+            c = _apply(invert_affines(copies[turn]), centre)
             half = (det.box[2:] - det.box[:2]) / 2.0
             det = Detection(np.r_[c - half, c + half].astype(np.float32), score, None)
         out.append((turn, Detection(det.box, float(score), det.landmarks5)))
@@ -189,7 +185,7 @@ class TurnedFace(Face):
     def affine(self) -> np.ndarray:
         """float64 ``(2, 3)`` input image -> crop pixel map (includes the turn)."""
         A = self.turned_roi.affine(CROP_SIZE)
-        inv = _invert(self.to_image)
+        inv = invert_affines(self.to_image)
         return np.concatenate([A[:, :2] @ inv[:, :2], A[:, :2] @ inv[:, 2:] + A[:, 2:]], 1)
 
     @cached_property
