@@ -86,22 +86,25 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_detection_args(p: argparse.ArgumentParser) -> None:
     """--min-face, --det-size (the default detector's resolution policy, docs/speed.md)."""
+    from ddfa.detect.retinaface import DETECTION_SIZE
+
     g = p.add_argument_group("detection")
     g.add_argument("--min-face", type=positive_int, default=None, metavar="PX",
                    help="find faces down to PX pixels high at any image size (e.g. 20; slower on big images; "
                         "default: one pass, finding faces from about min(longer side / 28, 128) px)")
-    g.add_argument("--det-size", type=positive_int, default=448, metavar="PX",
+    g.add_argument("--det-size", type=positive_int, default=DETECTION_SIZE, metavar="PX",
                    help="longer side of the detector's first pass (default: %(default)s)")
 
 
 def make_aligner(args):
+    from ddfa.detect.retinaface import DETECTION_SIZE
     from ddfa.pipeline import FaceAligner
 
     return FaceAligner(model=args.model, backend=args.backend, weights=args.weights, threads=args.threads,
                        precision=args.precision,
                        flip_test=args.flip_test, upright=args.upright,
                        any_rotation=getattr(args, "any_rotation", False),
-                       min_face=getattr(args, "min_face", None), det_size=getattr(args, "det_size", 448))
+                       min_face=getattr(args, "min_face", None), det_size=getattr(args, "det_size", DETECTION_SIZE))
 
 
 def register(sub) -> None:

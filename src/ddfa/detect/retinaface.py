@@ -25,7 +25,7 @@ from ddfa._onnx import cpu_session
 from ddfa.detect.base import Detection
 from ddfa.errors import InputError, ModelError
 
-__all__ = ["BASELINE_OPTIONS", "RetinaFaceDetector", "box_iou", "check_policy", "load_retinaface_weights", "nms"]
+__all__ = ["BASELINE_OPTIONS", "DETECTION_SIZE", "RetinaFaceDetector", "box_iou", "check_policy", "load_retinaface_weights", "nms"]
 
 WEIGHTS_FILE = "retinaface_mobilenet0.25.onnx"
 WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
@@ -38,6 +38,7 @@ _PRE_NMS_TOP_K = 5000
 _RGB_MEAN = tuple(float(v) for v in _BGR_MEAN[::-1])
 
 # Resolution policy (RetinaFaceDetector's docstring; tuned in docs/speed.md).
+DETECTION_SIZE = 448  # px: the default longer side of the first pass (max_size)
 _SMALLEST_FACE = 24.0  # px in the network input found reliably (anchors start at 16); min_face goes here
 _LEVEL_RATIO = 3.0  # scale step between pyramid levels
 _LEVEL_KEEP = 32.0  # px: a finer level keeps the faces below this size in the level above
@@ -116,7 +117,7 @@ class RetinaFaceDetector:
         threads: int = 1,
         score_threshold: float = 0.5,
         nms_threshold: float = 0.4,
-        max_size: int | None = 448,
+        max_size: int | None = DETECTION_SIZE,
         model: str | os.PathLike | bytes | None = None,
         *,
         max_shrink: float | None = 8.0,
@@ -245,7 +246,7 @@ class RetinaFaceDetector:
         return _Candidates(boxes, scores[idx], points, np.zeros(len(idx), bool)).nms(self.nms_threshold)
 
 
-def check_policy(max_size: int | None = 448, max_shrink: float | None = 8.0, min_face: float | None = None) -> None:
+def check_policy(max_size: int | None = DETECTION_SIZE, max_shrink: float | None = 8.0, min_face: float | None = None) -> None:
     """Raise :class:`~ddfa.errors.InputError` when a resolution-policy option is out of range."""
     if max_size is not None and not max_size >= 32:
         raise InputError(f"the detection size (max_size) must be at least 32 px, got {max_size!r}")

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from ddfa.detect import Detection, FaceDetector
+from ddfa.detect.retinaface import DETECTION_SIZE, check_policy
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel
@@ -81,7 +82,7 @@ class FaceAligner:
         upright: bool = True,
         any_rotation: bool = False,
         min_face: float | None = None,
-        det_size: int = 448,
+        det_size: int = DETECTION_SIZE,
         prerotate: bool = True,
         precision: str | None = None,
     ) -> None:
@@ -106,8 +107,6 @@ class FaceAligner:
         self.any_rotation = bool(any_rotation)
         self._detector_options = {"min_face": min_face, "max_size": det_size}
         if detector is None:
-            from ddfa.detect.retinaface import check_policy
-
             check_policy(**self._detector_options)  # now, not at the first image
 
     @property
