@@ -1,7 +1,7 @@
 """Compare candidate networks on every check of issue 17, in one run.
 
     python benchmarks/compare_networks.py NAME=WEIGHTS [NAME=WEIGHTS ...] [--cache ../cache_ytf]
-        [--n 0] [--upright] [--stability] [--held-clips 97] [--no-aflw] [--threads 1]
+        [--n 0] [--upright] [--stability] [--held-clips 97] [--no-aflw] [--scan OBJ] [--threads 1]
 
 For each candidate (a ``.pt`` regressor checkpoint, run by torch, or an ``.onnx`` graph such as an int8
 one from ``ddfa export onnx --int8``, run by ONNX Runtime):
@@ -16,6 +16,9 @@ one from ``ddfa export onnx --int8``, run by ONNX Runtime):
 - with ``--held-clips N``, **held clip NME / held stability**: the same clips made from the held-out faces
   themselves (up to N photos of held-out 300-W faces and N frames of held-out ytf68 people, evenly spaced,
   with their annotated points): a stability check that may be used to choose;
+- **scan views**: 68-point NME (% of the ground-truth box) on 81 renders of menpo3d's textured scan
+  (``../shared/data/media/scan3d``; yaw -60..60, pitch and roll -20..20 degrees, ``ddfa.eval.scan_views``): real
+  3D geometry at known poses, one person; it may be used to choose;
 - **ms/face**: the ONNX graph at batch 1 on ``--threads`` threads, candidates interleaved, as a ratio to
   the first candidate.
 
@@ -36,6 +39,7 @@ import numpy as np
 from ddfa.data.augment import Appearance, apply_appearance
 from ddfa.data.cache import SourceFits, source_of
 from ddfa.data.occlusion import apply_occluder, random_occluder
+from ddfa.eval.scan_views import DEFAULT_SCAN
 from ddfa.morphable import FaceModel
 from ddfa.pipeline.regressor import OnnxRegressor, TorchRegressor, export_regressor_onnx
 
@@ -120,7 +124,9 @@ def main() -> None:
     ap.add_argument("--held-clips", type=int, default=0, metavar="N",
                     help="also score clips made from up to N held-out faces per source (0: off)")
     ap.add_argument("--shared", type=Path, default=Path("../shared/data"), help="where 300w/ and ytf68/ are")
-    ap.add_argument("--upright", action="store_true", help="AFLW2000-3D and clips with the upright pass")
+    ap.add_argument("--scan", type=Path, default=DEFAULT_SCAN,
+                    help="textured scan (.obj) for the 'scan views' column (skipped when missing)")
+    ap.add_argument("--upright", action="store_true", help="AFLW2000-3D, clips and scan views with the upright pass")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
@@ -169,6 +175,18 @@ def main() -> None:
                                     out_of_plane=ProfilingMoves())
             rows[name]["held clip NME"], rows[name]["held stability"] = st.nme, st.stability
         cols += ["held clip NME", "held stability"]
+
+    if args.scan.is_file():
+        from ddfa.eval.metrics import nme as landmark_nme
+        from ddfa.eval.predictors import make_predictor
+        from ddfa.eval.scan_views import load_scan, render_scan_views
+
+        views = render_scan_views(load_scan(args.scan))
+        for name, path in cands.items():
+            pred = make_predictor("network", model, weights=path, upright=args.upright)
+            rows[name]["scan views"] = float(landmark_nme(pred.predict(list(views.images), views.boxes),
+                                                          views.landmarks).mean())
+        cols.append("scan views")
 
     if not args.no_aflw or args.stability:
         from ddfa.eval.aflw2000 import evaluate_aflw2000, load_aflw2000

@@ -24,7 +24,7 @@ import numpy as np
 
 from ddfa.errors import InputError
 from ddfa.morphable import FaceModel, euler_from_pose_matrix, layout
-from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, roi_from_landmarks, vertex_to_image
+from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, landmark_crop_affines, vertex_to_image
 
 __all__ = [
     "LandmarkPredictor", "PosePredictor", "ParamsPredictor", "MeanShapePredictor",
@@ -68,8 +68,7 @@ def _check_inputs(images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray
 
 def crop_affines(boxes: np.ndarray) -> np.ndarray:
     """Boxes ``(B, 4)`` -> image-to-crop affines ``(B, 2, 3)`` float64 of the landmark crop policy."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    return np.stack([roi_from_landmarks(b.reshape(2, 2)).affine() for b in boxes]).reshape(-1, 2, 3)
+    return landmark_crop_affines(np.asarray(boxes, dtype=np.float64).reshape(-1, 2, 2)).reshape(-1, 2, 3)
 
 
 def crop_faces(images: Sequence[np.ndarray], affines: np.ndarray) -> np.ndarray:
