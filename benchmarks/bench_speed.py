@@ -1,7 +1,6 @@
 """Speed of the photo and video pipelines against the pipeline before the speed work, in one run.
 
-Usage: python benchmarks/bench_speed.py [--rounds 7] [--video ../shared/data/media/videos/obama.mp4]
-                                        [--video-frames 120] [--profile]
+Usage: python benchmarks/bench_speed.py [--rounds 7] [--video V.mp4 ...] [--video-frames 120] [--profile]
 
 One thread (set OMP_NUM_THREADS=1 too). The 12 media photos are decoded once; every row runs the
 new pipeline (``FaceAligner()``) and the baseline (``FaceAligner(detector=RetinaFaceDetector(
@@ -17,7 +16,7 @@ per call (``align(image, boxes=[box])``) and all faces of an image in one call (
 baseline detector's boxes for both); network alone, batch 1 (ms/face); dense mesh (ms/face).
 Video: frames per second of ``track()`` (new and baseline) and of a 3DDFA_V2-demo-style loop
 (detect on the first frame, then crop every frame from the last frame's landmarks), on the
-first ``--video-frames`` frames, decoded once. ``--profile`` adds the per-stage profile of the
+first ``--video-frames`` frames of each media video (or ``--video``), decoded once. ``--profile`` adds the per-stage profile of the
 photo pipeline (docs/speed.md).
 """
 
@@ -106,6 +105,8 @@ def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[
             "track(), baseline": lambda: sum(1 for _ in base.track(frames)),
             "demo-style loop, new aligner": lambda: demo_loop(new, frames),
             "demo-style loop, baseline aligner": lambda: demo_loop(base, frames)}
+    for aligner in (new, base):  # warm-up: builds the video regressor and the detector sessions
+        sum(1 for _ in aligner.track(frames[:2]))
     times = {k: [] for k in runs}
     for r in range(max(1, rounds // 2)):
         for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
@@ -151,7 +152,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=Path, default=DATA / "images")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--video", type=Path, default=DATA / "videos" / "obama.mp4")
+    ap.add_argument("--video", type=Path, nargs="*", default=None,
+                    help="videos for the fps table (default: every media video)")
     ap.add_argument("--video-frames", type=int, default=120)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
@@ -172,15 +174,23 @@ def main() -> None:
         unit = "image" if name in ("photo pipeline", "detector alone") else "face"
         print(f"| {name} (ms/{unit}) | {t_new:.2f} | {t_base:.2f} | {ratio:.2f} | {ref} |", flush=True)
 
-    if args.video_frames and args.video.is_file():
+    videos = [v for v in (args.video or sorted((DATA / "videos").glob("*.*"))) if v.is_file()]
+    if args.video_frames and videos:
         from ddfa.pipeline.video import VideoReader
 
-        with VideoReader.open(args.video) as reader:
-            frames = list(reader.frames(args.video_frames))
-        print(f"\nVideo {args.video.name}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}:\n")
-        print("| loop | fps | fps / fps of track(), new (median of rounds) |\n|---|---:|---:|")
-        for name, fps, ratio in video_fps(new, base, frames, args.rounds):
-            print(f"| {name} | {fps:.1f} | {ratio:.2f} |", flush=True)
+        print(f"\nVideo, the first {args.video_frames} frames of each: frames per second (median of rounds), and in "
+              "brackets the median of the per-round ratios to track() of the new pipeline:\n")
+        print("| video | frames | track(), new | track(), baseline | demo-style loop, new aligner "
+              "| demo-style loop, baseline aligner |\n|---|---|---:|---:|---:|---:|")
+        for path in videos:
+            with VideoReader.open(path) as reader:
+                frames = list(reader.frames(args.video_frames))
+            if not frames:
+                continue
+            cells = [f"{fps:.1f}" + ("" if i == 0 else f" ({ratio:.2f})")
+                     for i, (_, fps, ratio) in enumerate(video_fps(new, base, frames, args.rounds))]
+            print(f"| {path.name} | {len(frames)} at {frames[0].shape[1]}x{frames[0].shape[0]} | "
+                  + " | ".join(cells) + " |", flush=True)
 
     if args.profile:
         runs = []
