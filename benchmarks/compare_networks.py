@@ -177,15 +177,13 @@ def main() -> None:
         cols += ["held clip NME", "held stability"]
 
     if args.scan.is_file():
-        from ddfa.eval.metrics import nme as landmark_nme
         from ddfa.eval.predictors import make_predictor
-        from ddfa.eval.scan_views import load_scan, render_scan_views
+        from ddfa.eval.scan_views import evaluate_scan_views, load_scan, render_scan_views
 
         views = render_scan_views(load_scan(args.scan))
         for name, path in cands.items():
             pred = make_predictor("network", model, weights=path, upright=args.upright)
-            rows[name]["scan views"] = float(landmark_nme(pred.predict(list(views.images), views.boxes),
-                                                          views.landmarks).mean())
+            rows[name]["scan views"] = evaluate_scan_views(pred, views).mean
         cols.append("scan views")
 
     if not args.no_aflw or args.stability:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -9,7 +11,7 @@ from conftest import shared_path
 from ddfa.errors import InputError
 from ddfa.eval.metrics import nme
 from ddfa.eval.predictors import make_predictor
-from ddfa.eval.scan_views import load_scan, render_scan_views
+from ddfa.eval.scan_views import evaluate_scan_views, load_scan, render_scan_views
 from ddfa.pipeline.regressor import MODEL_NAMES, bundled_weights
 
 
@@ -46,9 +48,24 @@ def test_views_put_the_landmarks_on_the_rendered_face(scan):
 def test_shipped_network_reads_the_scan_views(scan, face_model):
     views = render_scan_views(scan, yaws=(-30, 0, 30), pitches=(0,), rolls=(-15, 0, 15))
     predictor = make_predictor("network", face_model, weights=bundled_weights(MODEL_NAMES[0], ".int8.onnx"))
-    error = nme(predictor.predict(list(views.images), views.boxes), views.landmarks)
-    mean_face = nme(make_predictor("mean-shape", face_model).predict(list(views.images), views.boxes), views.landmarks)
-    assert error.mean() < 6.0 and error.mean() < 0.5 * mean_face.mean()
+    report = evaluate_scan_views(predictor, views, name="int8")
+    np.testing.assert_allclose(report.nme, nme(predictor.predict(list(views.images), views.boxes), views.landmarks))
+    mean_face = evaluate_scan_views(make_predictor("mean-shape", face_model), views)
+    assert report.mean < 6.0 and report.mean < 0.5 * mean_face.mean
+    assert [(name, n) for name, n, _ in report.by_yaw()] == [("0-15", 3), ("30-45", 6)]
+
+
+def test_cli_eval_scan_writes_its_report(tmp_path, capsys):
+    from ddfa.cli.main import main
+
+    obj = shared_path("media", "scan3d", "james.obj")
+    assert main(["eval", "scan", "--scan", str(obj), "-o", str(tmp_path)]) == 0
+    assert "mean-shape" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "report.json").read_text())
+    per_view = np.load(tmp_path / "per_view.npz")
+    assert summary["views"] == 81 == len(per_view["nme"]) and per_view["angles"].shape == (81, 3)
+    assert summary["nme_mean"] == pytest.approx(float(per_view["nme"].mean()))
+    assert main(["eval", "scan", "--scan", str(tmp_path / "missing.obj")]) != 0
 
 
 def test_missing_scan_files_are_named(tmp_path):

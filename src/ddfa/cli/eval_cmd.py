@@ -1,4 +1,5 @@
-"""``ddfa eval``: benchmark a landmark predictor on AFLW2000-3D and on synthetic clips (stability)."""
+"""``ddfa eval``: benchmark a landmark predictor on AFLW2000-3D, on synthetic clips (stability) and on
+renders of a textured 3D scan."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ DEFAULT_DATA = Path("../shared/data/aflw2000-3d")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a predictor (AFLW2000-3D accuracy, stability)")
+    p = sub.add_parser("eval", help="evaluate a predictor (AFLW2000-3D accuracy, stability, scan views)")
     esub = p.add_subparsers(dest="eval_command", metavar="BENCHMARK", required=True)
 
     a = esub.add_parser(
@@ -36,11 +37,28 @@ def register(sub) -> None:
                         "about 0.3 s a clip; default: on)")
     s.set_defaults(run=_stability)
 
+    v = esub.add_parser(
+        "scan", help="NME on renders of a textured 3D scan at 81 known poses (yaw, pitch, roll)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  ddfa eval scan --predictor network --weights W.onnx --upright -o /tmp/scan",
+    )
+    from ddfa.eval.scan_views import DEFAULT_SCAN
+
+    v.add_argument("--scan", type=Path, default=DEFAULT_SCAN,
+                   help="scan .obj with <stem>.jpg texture and <stem>.ljson landmarks beside it (default: %(default)s)")
+    _predictor_args(v)
+    v.set_defaults(run=_scan)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AFLW2000-3D folder (default: %(default)s)")
+    _predictor_args(p)
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (quick runs)")
+
+
+def _predictor_args(p: argparse.ArgumentParser) -> None:
     from ddfa.eval.predictors import predictor_names
 
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="AFLW2000-3D folder (default: %(default)s)")
     p.add_argument("--predictor", choices=predictor_names(), default="mean-shape",
                    help="predictor to evaluate (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=None, help="weights file, for predictors that take one")
@@ -48,14 +66,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="also regress each crop's mirror image and average the two (network predictor)")
     p.add_argument("--upright", action="store_true",
                    help="regress tilted heads again, turned upright in their crop (network predictor)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images (quick runs)")
     p.add_argument("-o", "--out", type=Path, default=None, help="output folder for the report files")
 
 
 def _setup(args, exact_only: bool = False):
     from ddfa.errors import InputError
     from ddfa.eval.aflw2000 import load_aflw2000
-    from ddfa.eval.predictors import make_predictor
 
     data = load_aflw2000(args.data)
     if exact_only:
@@ -64,7 +80,13 @@ def _setup(args, exact_only: bool = False):
         if args.limit < 1:
             raise InputError(f"--limit must be at least 1, got {args.limit}")
         data = data.subset(slice(0, args.limit))
-    return data, make_predictor(args.predictor, weights=args.weights, flip_test=args.flip_test, upright=args.upright)
+    return data, _predictor(args)
+
+
+def _predictor(args):
+    from ddfa.eval.predictors import make_predictor
+
+    return make_predictor(args.predictor, weights=args.weights, flip_test=args.flip_test, upright=args.upright)
 
 
 def _name(args) -> str:
@@ -100,3 +122,10 @@ def _stability(args) -> int:
                                          seed=args.seed, name=_name(args),
                                          out_of_plane=ProfilingMoves() if args.out_of_plane else None)
     return _finish(report, args.out)
+
+
+def _scan(args) -> int:
+    from ddfa.eval.scan_views import evaluate_scan_views, load_scan, render_scan_views
+
+    predictor = _predictor(args)
+    return _finish(evaluate_scan_views(predictor, render_scan_views(load_scan(args.scan)), name=_name(args)), args.out)

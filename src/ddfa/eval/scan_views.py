@@ -18,9 +18,13 @@ import cv2
 import numpy as np
 
 from ddfa.errors import InputError
+from ddfa.eval.metrics import nme
+from ddfa.eval.plot import draw_ced
+from ddfa.eval.predictors import LandmarkPredictor
+from ddfa.eval.report import save_report
 from ddfa.morphable import rotation_from_euler
 
-__all__ = ["DEFAULT_SCAN", "Scan", "ScanViews", "load_scan", "render_scan_views"]
+__all__ = ["DEFAULT_SCAN", "Scan", "ScanReport", "ScanViews", "evaluate_scan_views", "load_scan", "render_scan_views"]
 
 DEFAULT_SCAN = Path("../shared/data/media/scan3d/james.obj")
 DEFAULT_BACKGROUND = Path("../shared/data/media/images/free-mountain-vector-01.jpg")
@@ -29,6 +33,7 @@ _IBUG_GROUPS = ("chin", "leyebrow", "reyebrow", "nose", "leye", "reye", "mouth")
 YAWS = (-60, -45, -30, -15, 0, 15, 30, 45, 60)
 PITCHES = (-20, 0, 20)
 ROLLS = (-20, 0, 20)
+YAW_BINS = ((0, 15), (30, 45), (60, 90))  # |yaw| degrees, both ends included
 
 
 @dataclass(frozen=True)
@@ -151,3 +156,54 @@ def render_scan_views(scan: Scan, yaws=YAWS, pitches=PITCHES, rolls=ROLLS, size:
     pts = np.array(points, np.float32)
     boxes = np.concatenate([pts.min(1), pts.max(1)], 1)
     return ScanViews(np.stack(images), pts, boxes, np.array(angles, np.float32))
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Per-view 68-point NME (% of the ground-truth box) of one predictor on :class:`ScanViews`."""
+
+    predictor: str
+    nme: np.ndarray
+    angles: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.nme.mean())
+
+    def by_yaw(self) -> list[tuple[str, int, float]]:
+        """(|yaw| bin, views, mean NME) for each bin of ``YAW_BINS`` that holds views."""
+        yaw = np.abs(self.angles[:, 0])
+        out = []
+        for lo, hi in YAW_BINS:
+            inside = (yaw >= lo) & (yaw <= hi)
+            if inside.any():
+                out.append((f"{lo}-{hi}", int(inside.sum()), float(self.nme[inside].mean())))
+        return out
+
+    def to_markdown(self) -> str:
+        bins = self.by_yaw()
+        return "\n".join([
+            f"### Scan views — `{self.predictor}` (ground-truth 68-point boxes)", "",
+            f"68-point NME (%) on {len(self.nme)} renders of the scan, by |yaw| (degrees).", "",
+            "| | " + " | ".join(f"{name} ({n} views)" for name, n, _ in bins) + " | all |",
+            "|---" * (len(bins) + 2) + "|",
+            f"| {self.predictor} | " + " | ".join(f"{v:.2f}" for *_, v in bins) + f" | **{self.mean:.2f}** |", ""])
+
+    def to_dict(self) -> dict:
+        return {"predictor": self.predictor, "views": len(self.nme), "nme_mean": self.mean,
+                "nme_by_abs_yaw": {name: {"views": n, "nme": v} for name, n, v in self.by_yaw()}}
+
+    def save(self, outdir: str | Path) -> dict[str, Path]:
+        """Write ``report.md``, ``report.json``, ``per_view.npz`` (nme, angles) and ``ced.png`` into ``outdir``."""
+        curve = draw_ced({f"{len(self.nme)} views, mean {self.mean:.2f}": self.nme},
+                         title=f"Scan views CED, {self.predictor}")
+        return save_report(outdir, self.to_markdown(), self.to_dict(), "per_view",
+                           {"nme": self.nme, "angles": self.angles}, curve)
+
+
+def evaluate_scan_views(predictor: LandmarkPredictor, views: ScanViews | None = None, name: str | None = None
+                        ) -> ScanReport:
+    """Score ``predictor`` on ``views`` (default: :func:`render_scan_views` of :func:`load_scan`)."""
+    views = render_scan_views(load_scan()) if views is None else views
+    points = np.asarray(predictor.predict(list(views.images), views.boxes), np.float32)
+    return ScanReport(name or type(predictor).__name__, nme(points, views.landmarks), views.angles)
