@@ -33,13 +33,13 @@ class FaceAligner:
         precision: bundled ONNX weights, ``"int8"`` or ``"float32"``. None (default): int8 for
             still images (about 0.55x the network time at the same NME, docs/speed.md) and
             float32 for :meth:`track`, since int8 rounding makes video landmarks jitter more
-            (AFLW2000-3D clip stability 1.26 vs 1.13 %); float32 throughout for the torch backend
+            (AFLW2000-3D clip stability 1.21 vs 1.11 %); float32 throughout for the torch backend
             or a weights file.
         detector: any :class:`~ddfa.detect.FaceDetector`; default: a
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
         face_model: the 3DMM decoding the parameters; default: the bundled one.
         flip_test: also regress each face's mirror image and average the two (twice the network
-            time; AFLW2000-3D exact 5.02 against 5.11 %, clip stability 0.89 against 1.13 %, see
+            time; AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against 1.11 %, see
             docs/pipeline.md). None (default): for :meth:`track` only, where the steadiness
             matters; True: for still images too; False: never.
         upright: regress a tilted head again, turned upright inside its crop (default on;
