@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ddfa.detect.retinaface import BASELINE_OPTIONS, RetinaFaceDetector
+from ddfa.errors import InputError
 from ddfa.io import iter_image_paths, load_image
 from ddfa.morphable.frames import vertex_to_image
 from ddfa.pipeline import FaceAligner
@@ -90,13 +91,14 @@ def paired(new: dict, base: dict, rounds: int) -> list[tuple[str, float, float, 
 
 
 def demo_loop(aligner: FaceAligner, frames) -> None:
-    """3DDFA_V2's demo: detect on the first frame, then crop each frame from the last landmarks."""
+    """3DDFA_V2's demo: detect on the first frame, then crop each frame from the last landmarks (detecting
+    again when there is no face, or when the landmarks collapsed to a point as the face left)."""
     faces = aligner.align(frames[0])
     for frame in frames[1:]:
-        if not faces:
+        try:
+            faces = aligner.align(frame, landmarks=[f.landmarks for f in faces]) if faces else aligner.align(frame)
+        except InputError:
             faces = aligner.align(frame)
-            continue
-        faces = aligner.align(frame, landmarks=[f.landmarks for f in faces])
 
 
 def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[tuple[str, float, float]]:
