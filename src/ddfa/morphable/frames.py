@@ -38,7 +38,8 @@ class Roi:
         return np.array([self.cx - h, self.cy - h, self.cx + h, self.cy + h], np.float32)
 
     def affine(self, size: int = CROP_SIZE) -> np.ndarray:
-        """(2, 3) float64 matrix mapping image pixels to crop pixels."""
+        """(2, 3) float64 matrix mapping image pixels to crop pixels (one ROI; :func:`landmark_crop_affines`
+        is the batched form)."""
         k = size / self.side
         # the square's extent [c - side/2, c + side/2] maps onto the crop's outer pixel edges
         # [-0.5, size - 0.5]; its centre c onto the crop centre (size - 1) / 2
@@ -46,30 +47,31 @@ class Roi:
         return np.array([[k, 0.0, b[0]], [0.0, k, b[1]]])
 
 
-def roi_from_landmarks(pts: np.ndarray, scale: float = LANDMARK_ROI_SCALE) -> Roi:
-    """68 (or any) 2D points (P, 2+) in image pixels -> the square ROI used for training
-    and for tracking: centred on the points' bounding box, side = scale * its longer edge."""
-    pts = np.asarray(pts, dtype=np.float64)[:, :2]
-    lo, hi = pts.min(0), pts.max(0)
-    c = (lo + hi) / 2
-    side = scale * float((hi - lo).max())
-    if not np.isfinite(side) or side <= 1:
-        raise ValueError("landmarks span less than one pixel; cannot build a crop")
-    return Roi(float(c[0]), float(c[1]), side)
-
-
-def landmark_crop_affines(points: np.ndarray, scale: float = LANDMARK_ROI_SCALE, size: int = CROP_SIZE) -> np.ndarray:
-    """:func:`roi_from_landmarks` and :meth:`Roi.affine` for a batch: points ``(..., P, 2+)`` in image
-    pixels -> ``(..., 2, 3)`` float64 image -> crop pixel maps (the same numbers, without a Python loop)."""
+def _landmark_squares(points: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(..., P, 2+)`` -> centres ``(..., 2)`` and sides ``(...)`` of the crop policy's squares."""
     pts = np.asarray(points, dtype=np.float64)[..., :2]
     lo, hi = pts.min(-2), pts.max(-2)
     side = scale * (hi - lo).max(-1)
     if not np.all(np.isfinite(side) & (side > 1)):
         raise ValueError("landmarks span less than one pixel; cannot build a crop")
+    return (lo + hi) / 2, side
+
+
+def roi_from_landmarks(pts: np.ndarray, scale: float = LANDMARK_ROI_SCALE) -> Roi:
+    """68 (or any) 2D points (P, 2+) in image pixels -> the square ROI used for training
+    and for tracking: centred on the points' bounding box, side = scale * its longer edge."""
+    c, side = _landmark_squares(np.asarray(pts)[:, :2], scale)
+    return Roi(float(c[0]), float(c[1]), float(side))
+
+
+def landmark_crop_affines(points: np.ndarray, scale: float = LANDMARK_ROI_SCALE, size: int = CROP_SIZE) -> np.ndarray:
+    """:func:`roi_from_landmarks` and :meth:`Roi.affine` for a batch: points ``(..., P, 2+)`` in image
+    pixels -> ``(..., 2, 3)`` float64 image -> crop pixel maps (the same numbers, without a Python loop)."""
+    centre, side = _landmark_squares(points, scale)
     k = size / side
     out = np.zeros((*side.shape, 2, 3))
     out[..., 0, 0] = out[..., 1, 1] = k
-    out[..., 2] = size / 2 - 0.5 - k[..., None] * (lo + hi) / 2
+    out[..., 2] = size / 2 - 0.5 - k[..., None] * centre  # as Roi.affine
     return out
 
 
