@@ -22,6 +22,7 @@ from ddfa.eval.metrics import nme
 from ddfa.eval.plot import draw_ced
 from ddfa.eval.predictors import LandmarkPredictor
 from ddfa.eval.report import save_report
+from ddfa.io import load_image
 from ddfa.morphable import rotation_from_euler
 
 __all__ = ["DEFAULT_SCAN", "Scan", "ScanReport", "ScanViews", "evaluate_scan_views", "load_scan", "render_scan_views"]
@@ -76,6 +77,7 @@ def load_scan(obj: str | Path = DEFAULT_SCAN) -> Scan:
 
     Raises:
         InputError: a file is missing or malformed.
+        ImageError: the texture cannot be decoded.
     """
     obj = Path(obj)
     texture_path, ljson = obj.with_suffix(".jpg"), obj.with_suffix(".ljson")
@@ -100,17 +102,13 @@ def load_scan(obj: str | Path = DEFAULT_SCAN) -> Scan:
     vertices, uv = np.array(v, np.float64).reshape(-1, 3), np.array(vt, np.float32).reshape(-1, 2)
     if not len(f) or f[..., 0].max() >= len(vertices) or f[..., 1].max() >= len(uv) or f.min() < 0:
         raise InputError(f"'{obj}' has no faces or faces that index missing vertices")
-    texture = cv2.imread(str(texture_path), cv2.IMREAD_COLOR)
-    if texture is None:
-        raise InputError(f"cannot decode the scan texture '{texture_path}'")
     groups = json.loads(ljson.read_text())["groups"]["LJSON"]
     points = np.array(groups["landmarks"]["points"], np.float64)
     masks = {label["label"]: label["mask"] for label in groups["labels"]}
     order = [i for name in _IBUG_GROUPS for i in masks.get(name, [])]
     if len(order) != 68:
         raise InputError(f"'{ljson}' does not hold the 68 points in the groups {_IBUG_GROUPS}")
-    return Scan(vertices, f[..., 0].astype(np.int32), uv[f[..., 1]], cv2.cvtColor(texture, cv2.COLOR_BGR2RGB),
-                points[order])
+    return Scan(vertices, f[..., 0].astype(np.int32), uv[f[..., 1]], load_image(texture_path), points[order])
 
 
 def render_scan_views(scan: Scan, yaws=YAWS, pitches=PITCHES, rolls=ROLLS, size: int = 256,
@@ -126,13 +124,7 @@ def render_scan_views(scan: Scan, yaws=YAWS, pitches=PITCHES, rolls=ROLLS, size:
     if background is None:
         back = np.full((size, size, 3), 128, np.uint8)
     else:
-        if not isinstance(background, np.ndarray):
-            path = Path(background)
-            background = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if background is None:
-                raise InputError(f"cannot read the background image '{path}'")
-            background = cv2.cvtColor(background, cv2.COLOR_BGR2RGB)
-        back = cv2.resize(background, (size, size), interpolation=cv2.INTER_AREA)
+        back = cv2.resize(load_image(background), (size, size), interpolation=cv2.INTER_AREA)
     centre = scan.landmarks.mean(0)
     extent = np.ptp(scan.landmarks[:, :2], axis=0).max()
     scale = face_share * size / extent
@@ -140,13 +132,13 @@ def render_scan_views(scan: Scan, yaws=YAWS, pitches=PITCHES, rolls=ROLLS, size:
     tris = np.arange(len(corners), dtype=np.int32).reshape(-1, 3)
     uv = scan.corner_uv.reshape(-1, 2)
     th, tw = scan.texture.shape[:2]
+    shift = np.array([(size - 1) / 2, (size - 1) / 2, 0.0])
     images, points, angles = [], [], []
     for yaw in yaws:
         for pitch in pitches:
             for roll in rolls:
                 R = rotation_from_euler(yaw, pitch, roll)
                 to_image = np.diag([scale, -scale, scale]) @ R  # y up -> image y down; z stays towards the viewer
-                shift = np.array([(size - 1) / 2, (size - 1) / 2, 0.0])
                 lit = rasterize(corners @ to_image.T + shift, tris, uv, size, size)
                 u, v = lit.image[..., 0] * (tw - 1), (1 - lit.image[..., 1]) * (th - 1)
                 colour = cv2.remap(scan.texture, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
