@@ -160,16 +160,18 @@ def main() -> None:
     if "held ytf68" in cols:
         cols.insert(2, "held mean")
 
+    from ddfa.eval.predictors import make_predictor
+
+    predictors = {name: make_predictor("network", model, weights=path, upright=args.upright)
+                  for name, path in cands.items()}  # landmark predictors for the clip, scan and AFLW columns
     faces = []
     if args.held_clips:
         from ddfa.eval.out_of_plane import ProfilingMoves
-        from ddfa.eval.predictors import make_predictor
         from ddfa.eval.stability import evaluate_stability
         from ddfa.io import load_image
 
         faces = held_out_faces(args.cache, args.shared, args.held_clips)
-        for name, path in cands.items():
-            pred = make_predictor("network", model, weights=path, upright=args.upright)
+        for name, pred in predictors.items():
             st = evaluate_stability(pred, (load_image(f.image_path) for f in faces),
                                     np.stack([f.points for f in faces]), name=name, progress=False,
                                     out_of_plane=ProfilingMoves())
@@ -177,24 +179,20 @@ def main() -> None:
         cols += ["held clip NME", "held stability"]
 
     if args.scan.is_file():
-        from ddfa.eval.predictors import make_predictor
         from ddfa.eval.scan_views import evaluate_scan_views, load_scan, render_scan_views
 
         views = render_scan_views(load_scan(args.scan))
-        for name, path in cands.items():
-            pred = make_predictor("network", model, weights=path, upright=args.upright)
+        for name, pred in predictors.items():
             rows[name]["scan views"] = evaluate_scan_views(pred, views).mean
         cols.append("scan views")
 
     if not args.no_aflw or args.stability:
         from ddfa.eval.aflw2000 import evaluate_aflw2000, load_aflw2000
         from ddfa.eval.out_of_plane import ProfilingMoves
-        from ddfa.eval.predictors import make_predictor
         from ddfa.eval.stability import evaluate_stability_aflw2000
 
         data = load_aflw2000(args.aflw)
-        for name, path in cands.items():
-            pred = make_predictor("network", model, weights=path, upright=args.upright)
+        for name, pred in predictors.items():
             if not args.no_aflw:
                 rep = evaluate_aflw2000(pred, data, name=name, progress=False)
                 rows[name]["AFLW exact"] = rep.nme["exact"].mean_of_bins
