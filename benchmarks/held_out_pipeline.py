@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_networks import held_out_faces  # noqa: E402
 
+from ddfa.eval.metrics import nme  # noqa: E402
 from ddfa.io import load_image  # noqa: E402
 from ddfa.morphable.frames import roi_from_landmarks  # noqa: E402
 from ddfa.pipeline import FaceAligner  # noqa: E402
@@ -85,9 +86,11 @@ def main() -> None:
             faces.append((source, image, det, item.points.astype(np.float64)))
     sources = np.array([f[0] for f in faces])
 
+    def default(im, d, gt):
+        return landmarks(aligner, im, roi_from_box(d.box), d.box, eye_turns([d]))
+
     rows = {
-        "default (eye-line turn from 5°, upright pass)":
-            lambda im, d, gt: landmarks(aligner, im, roi_from_box(d.box), d.box, eye_turns([d])),
+        "default (eye-line turn from 5°, upright pass)": default,
         **{f"eye-line turn from {a:g}°": (lambda im, d, gt, a=a: landmarks(
             aligner, im, roi_from_box(d.box), d.box, eye_turns([d], min_angle=a))) for a in args.turn_from},
         "no eye-line turn": lambda im, d, gt: landmarks(aligner, im, roi_from_box(d.box), d.box),
@@ -99,8 +102,7 @@ def main() -> None:
     }
     uprights = {f"upright pass ({m:g}, {r:g}, {int(p)})": UprightRegressor(counter, aligner.face_model, m, int(p), r)
                 for m, r, p in (args.upright or [])}
-    for name in uprights:
-        rows[name] = lambda im, d, gt: landmarks(aligner, im, roi_from_box(d.box), d.box, eye_turns([d]))
+    rows.update(dict.fromkeys(uprights, default))  # the default row with another upright pass
 
     counts = ", ".join(f"{(sources == s).sum()} {s}" for s in ("300w", "ytf68"))
     print(f"{len(faces)} held-out faces found by the detector ({counts}); NME % of the annotated box; "
@@ -110,11 +112,7 @@ def main() -> None:
     for name, fn in rows.items():
         aligner.regressor = uprights.get(name, default_upright)
         counter.crops = 0
-        err = []
-        for _, image, det, gt in faces:
-            size = np.sqrt(np.prod(gt.max(0) - gt.min(0)))
-            err.append(np.linalg.norm(fn(image, det, gt) - gt, axis=1).mean() / size * 100)
-        err = np.array(err)
+        err = np.array([nme(fn(image, det, gt), gt) for _, image, det, gt in faces])
         by = [err[sources == s].mean() for s in ("300w", "ytf68")]
         print(f"| {name} | {by[0]:.3f} | {by[1]:.3f} | {np.mean(by):.3f} | {counter.crops / len(faces):.3f} |")
 
