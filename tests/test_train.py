@@ -308,4 +308,6 @@ def test_shipped_configs_parse():
     assert configs
     for path in configs:
         cfg = TrainConfig.from_toml(path)
-        assert cfg.loss == "meta-joint" and cfg.lrr and cfg.augment.video
+        # every recipe regularises with LRR and trains on synthetic clips; the loss is meta-joint except
+        # where a config measured a single loss better (the Lite0 CPU run: VDC)
+        assert cfg.loss in ("meta-joint", "vdc") and cfg.lrr and cfg.augment.video, path
