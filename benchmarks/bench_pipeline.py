@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"])
-    ap.add_argument("--model", default="mobilenet_v1_1.0")
+    ap.add_argument("--model", default="mobilenet_v1_0.5")
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--weights", type=Path, default=None)
     group.add_argument("--untrained", type=float, default=None, metavar="WIDTH")

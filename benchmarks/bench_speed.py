@@ -14,7 +14,9 @@ photo 0.94, detector 0.85, per face 1.77 (one per call) and 1.43 (all in one cal
 Rows: photo pipeline (``align(image)``, ms/image); detector alone (ms/image); per face, one face
 per call (``align(image, boxes=[box])``) and all faces of an image in one call (ms/face, the
 baseline detector's boxes for both); network alone, batch 1 (ms/face); dense mesh (ms/face).
-Video: frames per second of ``track()`` (new and baseline) and of a 3DDFA_V2-demo-style loop
+Video: frames per second of ``track()`` (new: the Lite0 video model, int8; baseline; and the 0.5's
+video default, ``FaceAligner(model="mobilenet_v1_0.5")``: float32 with the flip test, the default
+before the Lite0) and of a 3DDFA_V2-demo-style loop
 (detect on the first frame, then crop every frame from the last frame's landmarks), on the
 first ``--video-frames`` frames of each media video (or ``--video``), decoded once. ``--profile`` adds the per-stage profile of the
 photo pipeline (docs/speed.md).
@@ -43,8 +45,8 @@ REFERENCE = {"photo pipeline": 0.94, "detector alone": 0.85, "per face, one per 
 
 def baseline_aligner() -> FaceAligner:
     """The pipeline before the speed work, rebuilt from options."""
-    return FaceAligner(detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False, precision="float32",
-                       flip_test=False)
+    return FaceAligner(model="mobilenet_v1_0.5", detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False,
+                       precision="float32", flip_test=False)
 
 
 def _seconds(fn) -> float:
@@ -101,13 +103,15 @@ def demo_loop(aligner: FaceAligner, frames) -> None:
             faces = aligner.align(frame)
 
 
-def video_fps(new: FaceAligner, base: FaceAligner, frames, rounds: int) -> list[tuple[str, float, float]]:
+def video_fps(new: FaceAligner, base: FaceAligner, previous: FaceAligner, frames,
+              rounds: int) -> list[tuple[str, float, float]]:
     """(loop, median fps, median of the per-round ratios of its fps to the first loop's), loops alternating."""
     runs = {"track(), new": lambda: sum(1 for _ in new.track(frames)),
             "track(), baseline": lambda: sum(1 for _ in base.track(frames)),
+            "track(), 0.5 video default": lambda: sum(1 for _ in previous.track(frames)),
             "demo-style loop, new aligner": lambda: demo_loop(new, frames),
             "demo-style loop, baseline aligner": lambda: demo_loop(base, frames)}
-    for aligner in (new, base):  # warm-up: builds the video regressor and the detector sessions
+    for aligner in (new, base, previous):  # warm-up: builds the video regressor and the detector sessions
         sum(1 for _ in aligner.track(frames[:2]))
     times = {k: [] for k in runs}
     for r in range(max(1, rounds // 2)):
@@ -182,15 +186,16 @@ def main() -> None:
 
         print(f"\nVideo, the first {args.video_frames} frames of each: frames per second (median of rounds), and in "
               "brackets the median of the per-round ratios to track() of the new pipeline:\n")
-        print("| video | frames | track(), new | track(), baseline | demo-style loop, new aligner "
-              "| demo-style loop, baseline aligner |\n|---|---|---:|---:|---:|---:|")
+        print("| video | frames | track(), new | track(), baseline | track(), the 0.5's video default | "
+              "demo-style loop, new aligner | demo-style loop, baseline aligner |\n|---|---|---:|---:|---:|---:|---:|")
+        previous = FaceAligner(model="mobilenet_v1_0.5")  # float32 + flip test: the video default before the Lite0
         for path in videos:
             with VideoReader.open(path) as reader:
                 frames = list(reader.frames(args.video_frames))
             if not frames:
                 continue
             cells = [f"{fps:.1f}" + ("" if i == 0 else f" ({ratio:.2f})")
-                     for i, (_, fps, ratio) in enumerate(video_fps(new, base, frames, args.rounds))]
+                     for i, (_, fps, ratio) in enumerate(video_fps(new, base, previous, frames, args.rounds))]
             print(f"| {path.name} | {len(frames)} at {frames[0].shape[1]}x{frames[0].shape[0]} | "
                   + " | ".join(cells) + " |", flush=True)
 

@@ -58,7 +58,7 @@ def placeholder_aligner(placeholder_weights, tmp_path_factory):
         return FaceAligner(weights=placeholder_weights, backend="onnxruntime", threads=1)
 
 
-def bundled_weights_or_skip(model: str = "mobilenet_v1_1.0") -> Path:
+def bundled_weights_or_skip(model: str = "mobilenet_v1_0.5") -> Path:
     """The bundled trained weights, or skip the test (they are not committed yet)."""
     from ddfa.pipeline.regressor import bundled_weights
 

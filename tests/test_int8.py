@@ -14,7 +14,7 @@ from ddfa.io import load_image
 from ddfa.morphable.frames import roi_from_landmarks, vertex_to_image
 from ddfa.pipeline import FaceAligner
 from ddfa.pipeline.crop import crop_faces
-from ddfa.pipeline.regressor import MODEL_NAMES, OnnxRegressor, bundled_weights, load_param_regressor
+from ddfa.pipeline.regressor import VIDEO_MODEL, MODEL_NAMES, OnnxRegressor, bundled_weights, load_param_regressor
 
 
 def _int8_or_skip(model: str = MODEL_NAMES[0]):
@@ -55,13 +55,17 @@ def test_bundled_int8_is_quantised_and_as_accurate_as_float32(model, w300_subset
     assert nme["int8"] != nme["float32"]  # and it is another graph
 
 
-def test_stills_run_int8_and_video_float32_flip_tested():
-    """Defaults: still images int8, one pass; track() float32 with the flip test (steadier video)."""
+def test_stills_run_the_05_in_int8_and_video_the_lite0_in_int8():
+    """Defaults: still images by the 0.5, int8, one pass; track() by the Lite0 (VIDEO_MODEL), int8, one pass.
+    A named 0.5 runs track() in float32 with the flip test (its own VIDEO_SETTINGS)."""
     _int8_or_skip()
+    _int8_or_skip(VIDEO_MODEL)
     image = load_image(shared_path("media", "images", "trump_hillary.jpg"))
     default = FaceAligner(prerotate=False)
-    stills = FaceAligner(precision="int8", flip_test=False, prerotate=False)
-    fp32, video = (FaceAligner(precision="float32", flip_test=f, prerotate=False) for f in (False, True))
+    stills = FaceAligner(model="mobilenet_v1_0.5", precision="int8", flip_test=False, prerotate=False)
+    fp32, video = (FaceAligner(model="mobilenet_v1_0.5", precision="float32", flip_test=f, prerotate=False)
+                   for f in (False, True))
+    lite0 = FaceAligner(model=VIDEO_MODEL, precision="int8", flip_test=False, prerotate=False)
     faces = default.align(image)
     assert len(faces) >= 2
     boxes = [f.box for f in faces]
@@ -70,13 +74,21 @@ def test_stills_run_int8_and_video_float32_flip_tested():
         assert np.abs(a.landmarks - c.landmarks).max() > 1e-3
         assert np.abs(a.landmarks - c.landmarks).mean() < 0.02 * (a.box[3] - a.box[1])
     frames = [image] * 2
-    tracked = {name: list(al.track(frames, smoothing=None)) for name, al in
-               (("default", default), ("video", video), ("fp32", fp32))}
-    for a, b, c in zip(*(sum(v, []) for v in tracked.values())):
+    tracked = {name: sum(al.track(frames, smoothing=None), []) for name, al in
+               (("default", default), ("lite0", lite0), ("0.5", FaceAligner(model="mobilenet_v1_0.5", prerotate=False)),
+                ("video", video), ("fp32", fp32))}
+    for a, b in zip(tracked["default"], tracked["lite0"]):
         np.testing.assert_array_equal(a.landmarks, b.landmarks)
-        assert np.abs(a.landmarks - c.landmarks).max() > 1e-3  # the flip test is on
+    for a, b, c, d in zip(tracked["default"], tracked["0.5"], tracked["video"], tracked["fp32"]):
+        np.testing.assert_array_equal(b.landmarks, c.landmarks)
+        assert np.abs(b.landmarks - d.landmarks).max() > 1e-3  # the 0.5's flip test is on
+        assert np.abs(a.landmarks - b.landmarks).max() > 1e-3  # another network
+        assert np.abs(a.landmarks - b.landmarks).mean() < 0.03 * (a.box[3] - a.box[1])  # the same face
     assert default.video_regressor is not default.regressor
     assert stills.video_regressor is stills.regressor  # int8, no flip test: one regressor for both
+    assert lite0.video_regressor is lite0.regressor
+    named = FaceAligner(model=VIDEO_MODEL)  # its own settings are the stills' (int8, one pass)
+    assert named.video_regressor is named.regressor
 
 
 def test_precision_errors():

@@ -65,10 +65,11 @@ def int_between(lo: int, hi: int):
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --backend, --precision, --weights, --threads, --flip-test, --upright."""
-    from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES, PRECISIONS
+    from ddfa.pipeline.regressor import BACKENDS, MODEL_NAMES, PRECISIONS, VIDEO_MODEL
 
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=MODEL_NAMES[0], choices=MODEL_NAMES, help="bundled model (default: %(default)s)")
+    g.add_argument("--model", default=None, choices=MODEL_NAMES,
+                   help=f"bundled model (default: {MODEL_NAMES[0]} for images, {VIDEO_MODEL} for video)")
     g.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS, help="inference engine (default: %(default)s)")
     g.add_argument("--precision", default=None, choices=PRECISIONS,
                    help="bundled ONNX weights: int8 (the onnxruntime default; ~0.6x the network time, same "
@@ -78,7 +79,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default: %(default)s)")
     g.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
                    help="also regress each face's mirror image and average (more accurate and steadier, 2x "
-                        "network time; default: video only)")
+                        "network time; default: video with the 0.5 only)")
     g.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                    help="regress tilted heads (past 5-15 degrees of roll) again, turned upright in their crop "
                         "(default: on; --no-upright gives the bare one-pass network)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 EXAMPLES = """\
 examples:
-  ddfa export onnx --weights mobilenet_v1_1.0.pt -o mobilenet_v1_1.0.onnx
+  ddfa export onnx --weights efficientnet_lite0.pt -o efficientnet_lite0.onnx
   ddfa export onnx --weights run/best.pt -o best.onnx --opset 13
   ddfa export onnx --weights mobilenet_v1_0.5.pt -o mobilenet_v1_0.5.int8.onnx --int8 ../cache
 
@@ -35,12 +35,12 @@ def register(sub) -> None:
     w = esub.add_parser("weights", help="inference-only .pt from a training checkpoint",
                         description="Strip a training checkpoint (optimiser state, LRR head) for shipping.",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="examples:\n  ddfa export weights --checkpoint runs/mb1_meta_joint/best.pt "
-                        "-o src/ddfa/assets/mobilenet_v1_1.0.pt\n"
-                        "  ddfa export weights --checkpoint runs/mb1_meta_joint/best.pt --precise-bn 4096 "
-                        "-o best_precise_bn.pt\n"
-                        "  ddfa export weights --checkpoint runs/mb1_meta_joint/last.pt --keep-lrr "
-                        "-o checkpoints/mb1_warm_start.pt")
+                        epilog="examples:\n  ddfa export weights --checkpoint runs/lite0_cpu_stage2/best.pt --precise-bn 4096 "
+                        "-o src/ddfa/assets/efficientnet_lite0.pt\n"
+                        "  ddfa export weights --checkpoint runs/mb05_stage14/best.pt "
+                        "-o best_plain.pt\n"
+                        "  ddfa export weights --checkpoint runs/lite0_cpu_stage2/last.pt --keep-lrr "
+                        "-o checkpoints/lite0_warm_start.pt")
     w.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by ddfa train")
     w.add_argument("-o", "--output", type=Path, required=True, help="the .pt file to write")
     w.add_argument("--keep-lrr", action="store_true",

@@ -17,6 +17,7 @@ _EXPORTS = {
     "save_outputs": "outputs",
     "BACKENDS": "regressor",
     "MODEL_NAMES": "regressor",
+    "VIDEO_MODEL": "regressor",
     "export_regressor_onnx": "regressor",
     "load_param_regressor": "regressor",
     "OneEuroFilter": "smoothing",

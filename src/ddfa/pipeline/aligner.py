@@ -15,7 +15,14 @@ from ddfa.morphable import FaceModel
 from ddfa.morphable.frames import Roi, roi_from_landmarks
 from ddfa.pipeline.crop import box_inside_share, check_boxes, crop_faces, eye_turns, roi_from_box, unturn_params
 from ddfa.pipeline.face import Face, build_faces
-from ddfa.pipeline.regressor import MODEL_NAMES, ParamRegressor, load_param_regressor, with_test_time_options
+from ddfa.pipeline.regressor import (
+    MODEL_NAMES,
+    VIDEO_MODEL,
+    VIDEO_SETTINGS,
+    ParamRegressor,
+    load_param_regressor,
+    with_test_time_options,
+)
 
 __all__ = ["FaceAligner"]
 
@@ -24,24 +31,28 @@ class FaceAligner:
     """3D dense face alignment: detection, cropping, regression and reconstruction.
 
     Args:
-        model: bundled model name, ``"mobilenet_v1_0.5"`` (default, the more accurate of the
-            shipped weights today) or ``"mobilenet_v1_1.0"``.
+        model: bundled model name, one of ``MODEL_NAMES``. None (default): ``"mobilenet_v1_0.5"``
+            for still images (the more accurate per millisecond there) and ``"efficientnet_lite0"``
+            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.50 % in one int8 pass
+            against the 0.5's 0.85 % in two float32 passes, in about half the network time;
+            docs/networks.md). A named model serves both.
         backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.
         weights: a ``.pt`` checkpoint or ``.onnx`` graph to use instead of the bundled
-            files (see :mod:`ddfa.pipeline.regressor`).
+            files, for still images and video (see :mod:`ddfa.pipeline.regressor`).
         threads: CPU threads for the network and the default detector.
         precision: bundled ONNX weights, ``"int8"`` or ``"float32"``. None (default): int8 for
-            still images (about 0.55x the network time at the same NME, docs/speed.md) and
-            float32 for :meth:`track`, since int8 rounding makes video landmarks jitter more
-            (AFLW2000-3D clip stability 1.21 vs 1.11 %); float32 throughout for the torch backend
-            or a weights file.
+            still images (about 0.55x the network time at the same NME, docs/speed.md); for
+            :meth:`track`, as ``VIDEO_SETTINGS`` says for the video model (the Lite0: int8; the 0.5:
+            float32, since int8 rounding makes its landmarks jitter more, clip stability 1.21 vs
+            1.11 %); float32 throughout for the torch backend or a weights file.
         detector: any :class:`~ddfa.detect.FaceDetector`; default: a
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
         face_model: the 3DMM decoding the parameters; default: the bundled one.
         flip_test: also regress each face's mirror image and average the two (twice the network
-            time; AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against 1.11 %, see
-            docs/pipeline.md). None (default): for :meth:`track` only, where the steadiness
-            matters; True: for still images too; False: never.
+            time; the 0.5: AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against
+            1.11 %, see docs/pipeline.md). None (default): for :meth:`track` where
+            ``VIDEO_SETTINGS`` says so (the 0.5 or a weights file: yes; the Lite0: no); True: for
+            still images and video; False: never.
         upright: regress a tilted head again, turned upright inside its crop (default on;
             :class:`~ddfa.pipeline.regressor.UprightRegressor`: a second or third network pass for
             faces past 5 degrees of in-plane rotation, blended in up to 15; lower error and steadier
@@ -72,7 +83,7 @@ class FaceAligner:
 
     def __init__(
         self,
-        model: str = MODEL_NAMES[0],
+        model: str | None = None,
         backend: str = "onnxruntime",
         weights: str | os.PathLike | None = None,
         threads: int = 1,
@@ -87,17 +98,21 @@ class FaceAligner:
         precision: str | None = None,
     ) -> None:
         self.face_model = face_model if face_model is not None else FaceModel.load()
-        base = load_param_regressor(model, backend, weights, threads, precision)
+        still_model, video_model = model or MODEL_NAMES[0], model or VIDEO_MODEL
+        base = load_param_regressor(still_model, backend, weights, threads, precision)
         self.regressor: ParamRegressor = with_test_time_options(base, self.face_model, bool(flip_test), upright)
-        # video: float32 where stills run the default int8, and the flip test unless it is off
-        float_video = precision is None and backend == "onnxruntime" and weights is None
-        video_flip = flip_test is not False
+        # video: the video model's own settings where the options leave them open (bundled weights only)
+        settings = VIDEO_SETTINGS[video_model] if weights is None else (None, True)
+        own_precision = precision is None and backend == "onnxruntime" and weights is None
+        video_precision = settings[0] if own_precision else precision
+        video_flip = settings[1] if flip_test is None else flip_test
+        same = (weights is not None or video_model == still_model) and video_flip == bool(flip_test) and (
+            not own_precision or video_precision == "int8")
 
         def video_regressor() -> ParamRegressor:
-            video_base = load_param_regressor(model, backend, None, threads, "float32") if float_video else base
+            video_base = load_param_regressor(video_model, backend, weights, threads, video_precision)
             return with_test_time_options(video_base, self.face_model, video_flip, upright)
 
-        same = not float_video and video_flip == bool(flip_test)
         self._video_regressor: ParamRegressor | None = self.regressor if same else None
         self._make_video_regressor = video_regressor
         self.backend = backend
@@ -124,8 +139,8 @@ class FaceAligner:
 
     @property
     def video_regressor(self) -> ParamRegressor:
-        """The regressor of :meth:`track`: float32 and flip-tested by default (``precision``,
-        ``flip_test``), built on first use."""
+        """The regressor of :meth:`track` (the video model with its ``VIDEO_SETTINGS`` unless
+        ``precision`` or ``flip_test`` say otherwise), built on first use."""
         if self._video_regressor is None:
             self._video_regressor = self._make_video_regressor()
         return self._video_regressor
