@@ -33,7 +33,7 @@ class FaceAligner:
     Args:
         model: bundled model name, one of ``MODEL_NAMES``. None (default): ``"mobilenet_v1_0.5"``
             for still images (the more accurate per millisecond there) and ``"efficientnet_lite0"``
-            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.50 % in one int8 pass
+            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.46 % in one int8 pass
             against the 0.5's 0.85 % in two float32 passes, in about half the network time;
             docs/networks.md). A named model serves both.
         backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.
@@ -106,11 +106,11 @@ class FaceAligner:
         own_precision = precision is None and backend == "onnxruntime" and weights is None
         video_precision = settings[0] if own_precision else precision
         video_flip = settings[1] if flip_test is None else flip_test
-        same = (weights is not None or video_model == still_model) and video_flip == bool(flip_test) and (
-            not own_precision or video_precision == "int8")
+        reuse = weights is not None or (video_model == still_model and (not own_precision or video_precision == "int8"))
+        same = reuse and video_flip == bool(flip_test)
 
         def video_regressor() -> ParamRegressor:
-            video_base = load_param_regressor(video_model, backend, weights, threads, video_precision)
+            video_base = base if reuse else load_param_regressor(video_model, backend, None, threads, video_precision)
             return with_test_time_options(video_base, self.face_model, video_flip, upright)
 
         self._video_regressor: ParamRegressor | None = self.regressor if same else None
