@@ -51,11 +51,6 @@ def _mib(paths) -> float:
     return sum(p.stat().st_size for p in paths) / 2**20
 
 
-def _write_pts(path: Path, pts: np.ndarray) -> None:
-    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts)
-    path.write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")
-
-
 def pack(w300: Path, limit: int | None) -> None:
     pack_faces(w300, PACK / "300w", limit)
     if not list(PACK.glob("*.whl")):
@@ -67,7 +62,7 @@ def pack_faces(w300: Path, dst: Path, limit: int | None = None) -> None:
     """Copy 300-W faces to ``dst`` (same layout) with the longer side at most MAX_SIDE px, points scaled alike."""
     from tqdm import tqdm
 
-    from ddfa.data.readers import read_300w
+    from ddfa.data.readers import read_300w, write_pts
 
     for it in tqdm(read_300w(w300)[:limit], desc="300-W", unit="face"):
         out = dst / it.subset / it.image_path.name
@@ -80,7 +75,7 @@ def pack_faces(w300: Path, dst: Path, limit: int | None = None) -> None:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             s = np.array(size) / np.array((w, h))  # per axis, after rounding
         cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        _write_pts(out.with_suffix(".pts"), (it.points + 0.5) * s - 0.5)  # pixel centres at integers
+        write_pts(out.with_suffix(".pts"), (it.points + 0.5) * s - 0.5)  # pixel centres at integers
 
 
 def report() -> None:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ddfa.data.readers import read_pts
 from ddfa.detect import Detection, FaceDetector, RetinaFaceDetector
 from ddfa.detect.retinaface import load_retinaface_weights, nms
 from ddfa.errors import InputError, ModelError
@@ -21,12 +22,6 @@ def _media(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test image {rel} not available (expected under ../shared/data/media)")
     return path
-
-
-def _read_pts(path: Path) -> np.ndarray:
-    """68 iBUG points (68, 2) from a .pts file."""
-    lines = path.read_text().split("{")[1].split("}")[0].split()
-    return np.asarray(lines, np.float64).reshape(-1, 2)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,7 +75,7 @@ def test_face_count(detector, name, count):
 @pytest.mark.parametrize("name", ["einstein", "breakingbad", "takeo"])
 def test_box_covers_annotated_landmarks(detector, name):
     image = load_image(_media(f"landmarked/{name}.jpg"))
-    pts = _read_pts(_media(f"landmarked/{name}.pts"))
+    pts = read_pts(_media(f"landmarked/{name}.pts"))
     gt = np.r_[pts.min(0), pts.max(0)]
     dets = detector.detect(image)
     best = max(dets, key=lambda d: _iou(d.box, gt))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ddfa.data.cache import BuildSettings, build_cache, source_of, split_of
-from ddfa.data.readers import person_of, read_300w, read_ytf68
+from ddfa.data.readers import PTS_ORIGIN, person_of, read_300w, read_pts, read_ytf68, write_pts
 
 from conftest import shared_path
 
@@ -28,6 +28,16 @@ def test_reader_reads_both_folders(ytf):
         assert source_of(it.name) == "ytf68"
     with pytest.raises(FileNotFoundError):
         read_ytf68(shared_path("ytf68") / "no_such_folder")
+
+
+def test_pts_files_are_read_into_the_pixel_frame_and_written_back(tmp_path):
+    """.pts numbers count pixels from 1; ddfa's frame from 0 (the centre of the top-left pixel)."""
+    path = sorted(shared_path("300w", "afw").glob("*.pts"))[0]
+    raw = np.array(path.read_text().split("{")[1].split("}")[0].split(), np.float64).reshape(-1, 2)
+    assert PTS_ORIGIN == 1.0
+    np.testing.assert_allclose(read_pts(path), raw - 1, atol=1e-4)
+    write_pts(tmp_path / "face.pts", read_pts(path))
+    np.testing.assert_allclose(read_pts(tmp_path / "face.pts"), read_pts(path), atol=1e-3)
 
 
 def test_split_is_by_person(ytf):

@@ -13,8 +13,17 @@ W300_SUBSETS = ("afw", "helen-train", "helen-test")
 YTF68_SUBSETS = ("train", "test")
 
 
+PTS_ORIGIN = 1.0
+"""Coordinates of the top-left pixel's centre in an iBUG ``.pts`` file: 1, the Matlab convention of
+300-W's annotation tools (ddfa's frame puts it at 0). Measured, not assumed: a network trained on the
+files' raw numbers, whose mirror augmentation maps ``x -> W - 1 - x``, sits 1.0-1.4 px left of held-out
+300-W and ytf68 annotations at every face size from 51 to 146 px (the flipped half of its labels was
+2 px off the other), and 0.0-0.8 px in y (docs/training.md, "Pixel convention")."""
+
+
 def read_pts(path: str | os.PathLike) -> np.ndarray:
-    """Read an iBUG ``.pts`` file -> (P, 2) float32 points in its image's pixel coordinates."""
+    """Read an iBUG ``.pts`` file -> (P, 2) float32 points in ddfa's pixel frame (origin at the centre of
+    the top-left pixel: the file's numbers minus :data:`PTS_ORIGIN`)."""
     path = Path(path)
     text = path.read_text().split("{", 1)
     if len(text) != 2 or "}" not in text[1]:
@@ -27,7 +36,14 @@ def read_pts(path: str | os.PathLike) -> np.ndarray:
     n = int(header.get("n_points", len(pts)))
     if len(pts) != n:
         raise ValueError(f"{path}: header says {n} points, found {len(pts)}")
-    return pts
+    return pts - np.float32(PTS_ORIGIN)
+
+
+def write_pts(path: str | os.PathLike, points: np.ndarray) -> None:
+    """Write (P, 2) points in ddfa's pixel frame as an iBUG ``.pts`` file (the inverse of :func:`read_pts`)."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2) + PTS_ORIGIN
+    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts)
+    Path(path).write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")
 
 
 @dataclass(frozen=True)
