@@ -37,7 +37,7 @@ def register(sub) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  ddfa export weights --checkpoint runs/lite0_cpu_stage2/best.pt --precise-bn 4096 "
                         "-o src/ddfa/assets/efficientnet_lite0.pt\n"
-                        "  ddfa export weights --checkpoint runs/mb05_stage14/best.pt "
+                        "  ddfa export weights --checkpoint runs/mb05_stage19/best.pt "
                         "-o best_plain.pt\n"
                         "  ddfa export weights --checkpoint runs/lite0_cpu_stage2/last.pt --keep-lrr "
                         "-o checkpoints/lite0_warm_start.pt")

@@ -1,0 +1,52 @@
+"""Does ``jawOpen`` follow the mouth? Each network's reading against the annotated mouth opening.
+
+    python benchmarks/expression_jaw.py NAME=WEIGHTS [NAME=WEIGHTS ...]   # WEIGHTS: .pt, .onnx or a bundled model name
+
+The ytf68 frames of ``tests/test_expression.py`` (every 20th, 212 frames), each cropped from its annotated
+points. The reference is the inner-mouth aspect ratio of the annotation (mean of the three lip gaps over the
+mouth width). Columns: the mean ``jawOpen`` of the closed half and of the widest-open tenth, the AUC of the
+two (the chance that a wide-open frame reads higher than a closed one; the test asks for > 0.7) and the
+correlation over all frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ddfa.data.readers import read_pts
+from ddfa.io import load_image
+from ddfa.pipeline import FaceAligner
+
+
+def mouth_ratio(p: np.ndarray) -> float:
+    """Inner-mouth aspect ratio of iBUG-68 points (68, 2)."""
+    d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
+    return (d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("candidates", nargs="+", metavar="NAME=WEIGHTS")
+    ap.add_argument("--ytf68", type=Path, default=Path("../shared/data/ytf68"))
+    args = ap.parse_args()
+    paths = sorted(args.ytf68.glob("*/*.jpg"))[::20]
+    frames = [(load_image(p), read_pts(p.with_suffix(".pts"))) for p in paths]
+    mar = np.array([mouth_ratio(p) for _, p in frames])
+    closed, wide = mar <= np.quantile(mar, 0.5), mar >= np.quantile(mar, 0.9)
+    print(f"{len(frames)} ytf68 frames; closed half {closed.sum()}, widest tenth {wide.sum()}\n")
+    print("| weights | jawOpen, closed | jawOpen, wide | AUC | correlation |")
+    print("|---|---:|---:|---:|---:|")
+    for cand in args.candidates:
+        name, w = cand.split("=", 1)
+        aligner = FaceAligner(weights=w) if w.endswith((".pt", ".onnx")) else FaceAligner(model=w)
+        jaw = np.array([aligner.align(im, landmarks=p)[0].expression["jawOpen"] for im, p in frames])
+        auc = np.mean(jaw[wide][:, None] > jaw[closed][None, :])
+        print(f"| {name} | {jaw[closed].mean():.3f} | {jaw[wide].mean():.3f} | {auc:.2f} | "
+              f"{np.corrcoef(mar, jaw)[0, 1]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
