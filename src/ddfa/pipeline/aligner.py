@@ -33,8 +33,8 @@ class FaceAligner:
     Args:
         model: bundled model name, one of ``MODEL_NAMES``. None (default): ``"mobilenet_v1_0.5"``
             for still images (the more accurate per millisecond there) and ``"efficientnet_lite0"``
-            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.46 % in one int8 pass
-            against the 0.5's 0.85 % in two float32 passes, in about half the network time;
+            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.45 % in one int8 pass
+            against the 0.5's 0.85 % in two float32 passes (stage 14), in about half the network time;
             docs/networks.md). A named model serves both.
         backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.
         weights: a ``.pt`` checkpoint or ``.onnx`` graph to use instead of the bundled
@@ -43,13 +43,13 @@ class FaceAligner:
         precision: bundled ONNX weights, ``"int8"`` or ``"float32"``. None (default): int8 for
             still images (about 0.55x the network time at the same NME, docs/speed.md); for
             :meth:`track`, as ``VIDEO_SETTINGS`` says for the video model (the Lite0: int8; the 0.5:
-            float32, since int8 rounding makes its landmarks jitter more, clip stability 1.21 vs
+            float32, since int8 rounding made stage 14's landmarks jitter more, clip stability 1.21 vs
             1.11 %); float32 throughout for the torch backend or a weights file.
         detector: any :class:`~ddfa.detect.FaceDetector`; default: a
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
         face_model: the 3DMM decoding the parameters; default: the bundled one.
         flip_test: also regress each face's mirror image and average the two (twice the network
-            time; the 0.5: AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against
+            time; the 0.5's stage 14: AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against
             1.11 %, see docs/pipeline.md). None (default): for :meth:`track` where
             ``VIDEO_SETTINGS`` says so (the 0.5 or a weights file: yes; the Lite0: no); True: for
             still images and video; False: never.
