@@ -14,7 +14,8 @@ training crops (``../shared/data/300w``; each detection matched to the annotated
 face whose landmark-box centre it contains, closest centre first; none missed),
 as medians over faces:
 
-- landmark-box centre = box centre + (0.005 w, 0.134 h)  (std 0.026 w, 0.025 h);
+- landmark-box centre = box centre + (-0.002 w, 0.128 h)  (std 0.026 w, 0.025 h; with the annotations in
+  ddfa's pixel frame, ``ddfa.data.readers.PTS_ORIGIN``: read raw, they gave 0.005 w, 0.134 h);
 - landmark-box longer edge = 0.917 sqrt(w h)  (relative std 5 %; sqrt(w h)
   spreads less than w, h or max(w, h) over poses).
 
@@ -64,7 +65,7 @@ class BoxCalibration:
     side: float
 
 
-BOX_CALIBRATION = BoxCalibration(dx=0.005, dy=0.134, side=0.917)
+BOX_CALIBRATION = BoxCalibration(dx=-0.002, dy=0.128, side=0.917)
 
 
 def check_boxes(boxes) -> np.ndarray:
