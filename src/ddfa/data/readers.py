@@ -14,11 +14,11 @@ YTF68_SUBSETS = ("train", "test")
 
 
 PTS_ORIGIN = 1.0
-"""Coordinates of the top-left pixel's centre in an iBUG ``.pts`` file: 1, the Matlab convention of
-300-W's annotation tools (ddfa's frame puts it at 0). Measured, not assumed: a network trained on the
-files' raw numbers, whose mirror augmentation maps ``x -> W - 1 - x``, sits 1.0-1.4 px left of held-out
-300-W and ytf68 annotations at every face size from 51 to 146 px (the flipped half of its labels was
-2 px off the other), and 0.0-0.8 px in y (docs/training.md, "Pixel convention")."""
+"""Coordinates of the top-left pixel's centre in the ``.pts`` files of ``../shared/data`` (300-W, ytf68,
+menpo): 1 (ddfa's frame puts it at 0). Measured, not assumed: a network trained on the files' raw numbers,
+whose mirror augmentation maps ``x -> W - 1 - x``, sits 1.0-1.4 px left of the raw held-out 300-W and ytf68
+annotations at every face size from 51 to 146 px (the flipped half of its labels was 2 px off the other),
+and -0.4 to +0.9 px off in y (docs/training.md, "Pixel convention")."""
 
 
 def read_pts(path: str | os.PathLike) -> np.ndarray:
