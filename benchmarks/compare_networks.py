@@ -152,7 +152,7 @@ def main() -> None:
         else:
             reg = TorchRegressor(path, threads=args.threads)
             cfg = reg._regressor.meta.get("config", {})
-            steps[name] = cfg.get("max_steps") or (f"{cfg['time_budget']:.0f} s" if cfg.get("time_budget") else None)
+            steps[name] = f"{cfg['time_budget']:.0f} s" if cfg.get("time_budget") else cfg.get("max_steps")  # a budget sizes the steps
         for col, (crops, gt) in sets.items():
             pred = np.concatenate([reg(crops[s:s + 128]) for s in range(0, len(crops), 128)])
             rows[name][col] = nme(model, pred, gt)
@@ -214,7 +214,7 @@ def main() -> None:
           + f" (cache {args.cache})" + (f", {len(faces)} held-out clips (8 frames, out-of-plane moves)" if faces else "")
           + "; AFLW2000-3D: ground-truth boxes, mean of yaw bins"
           + (", upright pass" if args.upright else "") + "; ONNX at batch 1 on "
-          + f"{args.threads} thread(s), ratio to '{first}'. Training budget (max_steps, else the time budget, "
+          + f"{args.threads} thread(s), ratio to '{first}'. Training budget (the time budget, which sizes the steps, else max_steps, "
           + "of each checkpoint's config): " + ", ".join(f"{k} {v if v else '?'}" for k, v in steps.items()) + ".\n")
     print("| candidate | " + " | ".join(cols) + " | ms/face vs first |")
     print("|---" * (len(cols) + 2) + "|")
