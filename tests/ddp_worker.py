@@ -19,4 +19,5 @@ if __name__ == "__main__":
     cfg = TrainConfig(cache="", out=out, width=0.25, batch_size=8, max_steps=4, threads=1, workers=0,
                       warmup_steps=1, loss=loss, meta_k=2, lrr=True, freeze_bn=True, lr=1e-3,
                       augment=AugmentConfig(clip_len=2, step_yaw=0, step_pitch=0))
-    Trainer(cfg, faces, None, Normalizer.fit(faces.params)).fit(show_progress=False)
+    with Trainer(cfg, faces, None, Normalizer.fit(faces.params)) as trainer:
+        trainer.fit(show_progress=False)

@@ -43,11 +43,11 @@ def _run(args) -> int:
     hook = profiling_step if aug.video and (aug.step_yaw > 0 or aug.step_pitch > 0) else None
     # a warm start keeps the statistics its output layer was trained for, whatever cache it continues on
     normalizer = checkpoint_normalizer(cfg.init_from) if cfg.init_from else cache_normalizer(cfg.cache)
-    trainer = Trainer(cfg, CacheSource(cfg.cache, "train"), CacheSource(cfg.cache, "val"), normalizer,
-                      out_of_plane=hook)
-    if not args.no_resume and trainer.resume():
-        print(f"resuming from {trainer.out / 'last.pt'} at step {trainer.step}")
-    result = trainer.fit(stop_after=args.stop_after)
+    with Trainer(cfg, CacheSource(cfg.cache, "train"), CacheSource(cfg.cache, "val"), normalizer,
+                 out_of_plane=hook) as trainer:
+        if not args.no_resume and trainer.resume():
+            print(f"resuming from {trainer.out / 'last.pt'} at step {trainer.step}")
+        result = trainer.fit(stop_after=args.stop_after)
     if result is not None and trainer.rank == 0:
         print(f"validation NME {result.nme:.2f} %  (best {trainer.best:.2f} %), weights in {trainer.out}")
     return 0

@@ -115,7 +115,10 @@ class Trainer:
                  out_of_plane: OutOfPlane | None = None, model: FaceModel | None = None):
         self.cfg = cfg
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.distributed and not dist.is_initialized():
+        # a group this trainer starts, it also ends (close()): gloo's threads abort the process
+        # when the interpreter tears an open group down
+        self._owns_group = self.distributed and not dist.is_initialized()
+        if self._owns_group:
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
@@ -321,6 +324,19 @@ class Trainer:
                 self.save(self.out / "best.pt", val_nme=result.nme)
         self._log(**row)
         return result
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the process group this trainer started (a no-op otherwise); call it once training is done."""
+        if self._owns_group and dist.is_initialized():
+            dist.barrier()  # no process tears its connections down while a peer still uses them
+            dist.destroy_process_group()
+        self._owns_group = False
 
     def fit(self, save_every: int = 50, show_progress: bool = True, stop_after: int = 0) -> Validation | None:
         """Train to the end of the schedule, or pause once ``stop_after`` > 0 steps are done (the
