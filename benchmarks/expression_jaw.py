@@ -5,8 +5,8 @@
 The ytf68 frames of ``tests/test_expression.py`` (every 20th, 212 frames), each cropped from its annotated
 points. The reference is the inner-mouth aspect ratio of the annotation (mean of the three lip gaps over the
 mouth width). Columns: the mean ``jawOpen`` of the closed half and of the widest-open tenth, the AUC of the
-two (the chance that a wide-open frame reads higher than a closed one; the test asks for > 0.7) and the
-correlation over all frames.
+two (the chance that a wide-open frame reads higher than a closed one, ties counted half; the test asks
+for > 0.7), the share of frames that read exactly 0 and the correlation over all frames.
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def main() -> None:
     mar = np.array([mouth_ratio(p) for _, p in frames])
     closed, wide = mar <= np.quantile(mar, 0.5), mar >= np.quantile(mar, 0.9)
     print(f"{len(frames)} ytf68 frames; closed half {closed.sum()}, widest tenth {wide.sum()}\n")
-    print("| weights | jawOpen, closed | jawOpen, wide | AUC | correlation |")
-    print("|---|---:|---:|---:|---:|")
+    print("| weights | jawOpen, closed | jawOpen, wide | AUC | reads 0 | correlation |")
+    print("|---|---:|---:|---:|---:|---:|")
     for cand in args.candidates:
         name, w = cand.split("=", 1)
         aligner = FaceAligner(weights=w) if w.endswith((".pt", ".onnx")) else FaceAligner(model=w)
         jaw = np.array([aligner.align(im, landmarks=p)[0].expression["jawOpen"] for im, p in frames])
-        auc = np.mean(jaw[wide][:, None] > jaw[closed][None, :])
-        print(f"| {name} | {jaw[closed].mean():.3f} | {jaw[wide].mean():.3f} | {auc:.2f} | "
+        pairs = jaw[wide][:, None] - jaw[closed][None, :]
+        auc = np.mean(pairs > 0) + 0.5 * np.mean(pairs == 0)  # ties (both read 0) count half
+        print(f"| {name} | {jaw[closed].mean():.3f} | {jaw[wide].mean():.3f} | {auc:.2f} | {np.mean(jaw == 0):.2f} | "
               f"{np.corrcoef(mar, jaw)[0, 1]:.2f} |")
 
 

@@ -7,9 +7,11 @@ shape displacements, :mod:`ddfa.morphable.build`). Their displacement ``d = B^T 
 
     w = argmin_{0 <= w <= 1} |D w - d|^2 + ridge |w|^2
 
-with ``d`` the displacement of ``c - rest``: ``rest`` is the median expression the shipped network
-predicts for neutral faces (162 300-W faces with closed mouth, open eyes and a narrow mouth), so a
-neutral face reads about 0 instead of about 0.1. Every weight lies in [0, 1]. Only ``G = D^T D``
+with ``d`` the displacement of ``c - rest``: ``rest`` is the median expression a network predicts
+for neutral faces (162 300-W faces with closed mouth, open eyes and a narrow mouth), so a neutral face
+reads about 0 instead of about 0.1. Each bundled network has its own (``network_rests``: networks
+disagree along expression directions the 68 points barely see); ``rest`` is the photo model's, used for
+weights files. Every weight lies in [0, 1]. Only ``G = D^T D``
 ``(57, 57)`` and ``H = D^T B^T`` ``(57, 10)`` are needed; they are shipped in
 ``ddfa/assets/arkit_projection.npz`` (built from the ICT Face Model Light by
 :func:`build_arkit_projection`, ``python -m ddfa.morphable.expression``). Each face's problem is
@@ -23,7 +25,7 @@ blinks follow the landmarks on real faces).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -39,12 +41,13 @@ RIDGE = 0.01  # times the mean diagonal of G
 @dataclass(frozen=True, eq=False)
 class ArkitProjection:
     """``gram`` float64 ``(E, E)`` = D^T D, ``cross`` float64 ``(E, K)`` = D^T B^T, ``rest`` float64 ``(K,)``,
-    ``names`` (E,)."""
+    ``names`` (E,); ``network_rests``: bundled model name -> its own float64 ``(K,)`` rest."""
 
     gram: np.ndarray
     cross: np.ndarray
     rest: np.ndarray
     names: tuple[str, ...]
+    network_rests: dict[str, np.ndarray] = field(default_factory=dict)
     ridge: float = RIDGE
     max_steps: int = 100
 
@@ -52,8 +55,14 @@ class ArkitProjection:
     def load(cls, path: str | os.PathLike | None = None) -> "ArkitProjection":
         path = Path(str(path or resources.files("ddfa.assets") / ASSET))
         with np.load(path) as z:
+            rests = dict(zip((str(n) for n in z["networks"]), z["network_rests"].astype(np.float64))) \
+                if "networks" in z.files else {}
             return cls(z["gram"].astype(np.float64), z["cross"].astype(np.float64), z["rest"].astype(np.float64),
-                       tuple(str(n) for n in z["names"]))
+                       tuple(str(n) for n in z["names"]), rests)
+
+    def for_network(self, name: str | None) -> "ArkitProjection":
+        """This projection measured from bundled network ``name``'s rest (None or another name: ``rest``)."""
+        return replace(self, rest=self.network_rests[name]) if name in self.network_rests else self
 
     def __call__(self, a_exp: np.ndarray) -> np.ndarray:
         """``(B, K)`` expression coefficients -> float32 ``(B, E)`` weights in [0, 1]."""
@@ -115,9 +124,11 @@ def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
     return np.median(np.array(coeffs)[neutral], 0)
 
 
-def build_arkit_projection(model, ict_npz: str | os.PathLike, rest: np.ndarray) -> dict[str, np.ndarray]:
-    """``gram``, ``cross``, ``rest`` and ``names`` for ``model`` (a :class:`~ddfa.morphable.FaceModel`) from
-    the ICT repack ``ict_face_model_light.npz`` (expression shapes over the model's dense region)."""
+def build_arkit_projection(model, ict_npz: str | os.PathLike, rests: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``gram``, ``cross``, ``rest``, ``names``, ``networks`` and ``network_rests`` for ``model`` (a
+    :class:`~ddfa.morphable.FaceModel`) from the ICT repack ``ict_face_model_light.npz`` (expression shapes
+    over the model's dense region); ``rests``: network name -> its neutral expression, the first one also
+    the default ``rest``."""
     from ddfa.morphable.build import N_ID
 
     with np.load(ict_npz) as ict:
@@ -126,19 +137,22 @@ def build_arkit_projection(model, ict_npz: str | os.PathLike, rest: np.ndarray) 
     keep = [names.index(n) for n in model.arkit_names]
     D = D[:, keep]
     B = model.basis[N_ID:].astype(np.float64)  # (K, 3N)
-    return {"gram": D.T @ D, "cross": D.T @ B.T, "rest": np.asarray(rest, np.float64),
-            "names": np.asarray(model.arkit_names)}
+    return {"gram": D.T @ D, "cross": D.T @ B.T, "rest": np.asarray(next(iter(rests.values())), np.float64),
+            "names": np.asarray(model.arkit_names), "networks": np.asarray(list(rests)),
+            "network_rests": np.array(list(rests.values()), np.float64)}
 
 
 if __name__ == "__main__":  # python -m ddfa.morphable.expression [ICT_NPZ [300W_DIR]]
     import sys
 
-    from ddfa.pipeline import FaceAligner
+    from ddfa.morphable import FaceModel
+    from ddfa.pipeline import MODEL_NAMES, FaceAligner
 
     source = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ict-face-model/ict_face_model_light.npz"
     w300 = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/300w"
-    aligner = FaceAligner()
-    arrays = build_arkit_projection(aligner.face_model, source, neutral_expression(aligner, w300))
+    # each bundled network as still images run it (int8, upright pass); the photo model first
+    rests = {name: neutral_expression(FaceAligner(model=name), w300) for name in MODEL_NAMES}
+    arrays = build_arkit_projection(FaceModel.load(), source, rests)
     target = Path(str(resources.files("ddfa.assets") / ASSET))
     np.savez_compressed(target, **{k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()})
     print(f"wrote {target}")

@@ -11,6 +11,7 @@ outputs that is the crop frame (see :mod:`ddfa.morphable.frames`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +42,7 @@ class FaceModel:
     exp_to_arkit: np.ndarray  # (57, 10) float32
     arkit_names: tuple[str, ...]
     meta: dict = field(default_factory=dict)
+    network: str | None = None  # bundled network whose neutral expression ARKit readings start from
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "FaceModel":
@@ -65,6 +67,11 @@ class FaceModel:
             exp_to_arkit=d["exp_to_arkit"], arkit_names=tuple(str(n) for n in d["arkit_names"]),
             meta=json.loads(str(d["meta"])),
         )
+
+    def for_network(self, name: str | None) -> "FaceModel":
+        """This model (arrays shared) reading expressions from bundled network ``name``'s neutral
+        expression (:mod:`ddfa.morphable.expression`); None or a weights file: the photo model's."""
+        return dataclasses.replace(self, network=name)
 
     @property
     def n_vertices(self) -> int:
@@ -135,7 +142,7 @@ class FaceModel:
             return None
         if projection.names != self.arkit_names or projection.cross.shape[1] != self.exp_to_arkit.shape[1]:
             return None
-        return projection
+        return projection.for_network(self.network)
 
     # --- reconstruction (torch) -------------------------------------------------------
     def torch(self, device=None, dtype=None) -> "TorchFaceModel":

@@ -47,7 +47,9 @@ class FaceAligner:
             1.11 %); float32 throughout for the torch backend or a weights file.
         detector: any :class:`~ddfa.detect.FaceDetector`; default: a
             :class:`~ddfa.detect.RetinaFaceDetector`, created on first use.
-        face_model: the 3DMM decoding the parameters; default: the bundled one.
+        face_model: the 3DMM decoding the parameters; default: the bundled one. ``face_model``
+            (still images) and ``video_face_model`` (:meth:`track`) are copies of it that read
+            expressions from their own network's neutral expression (:mod:`ddfa.morphable.expression`).
         flip_test: also regress each face's mirror image and average the two (twice the network
             time; the 0.5's stage 14: AFLW2000-3D exact 5.00 against 5.09 %, clip stability 0.85 against
             1.11 %, see docs/pipeline.md). None (default): for :meth:`track` where
@@ -97,8 +99,11 @@ class FaceAligner:
         prerotate: bool = True,
         precision: str | None = None,
     ) -> None:
-        self.face_model = face_model if face_model is not None else FaceModel.load()
         still_model, video_model = model or MODEL_NAMES[0], model or VIDEO_MODEL
+        face_model = face_model if face_model is not None else FaceModel.load()
+        # expression readings start from each network's own neutral expression (a weights file: the photo model's)
+        self.face_model = face_model.for_network(None if weights is not None else still_model)
+        self.video_face_model = face_model.for_network(None if weights is not None else video_model)
         base = load_param_regressor(still_model, backend, weights, threads, precision)
         self.regressor: ParamRegressor = with_test_time_options(base, self.face_model, bool(flip_test), upright)
         # video: the video model's own settings where the options leave them open (bundled weights only)

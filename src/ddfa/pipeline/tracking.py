@@ -231,7 +231,7 @@ class FaceTracker:
         params = self.aligner.regress(image, [tr.roi for tr in self._tracks], video=True)
         if self.verify:
             self._recrop_strays(image, params)
-        raw = build_faces(self.aligner.face_model, params, [tr.roi for tr in self._tracks],
+        raw = build_faces(self.aligner.video_face_model, params, [tr.roi for tr in self._tracks],
                           np.array([tr.box for tr in self._tracks]), np.array([tr.score for tr in self._tracks]),
                           track_ids=[tr.id for tr in self._tracks])
         keep = self._deduplicate(raw)
@@ -304,7 +304,7 @@ class FaceTracker:
 
     def _recrop_strays(self, image: np.ndarray, params: np.ndarray) -> None:
         """Regress again, from the detector box, the tracks whose landmarks left that box (in place)."""
-        model = self.aligner.face_model
+        model = self.aligner.video_face_model
         lms = vertex_to_image(model.vertices(params, dense=False), np.stack([tr.roi.affine() for tr in self._tracks]))
         stray = [j for j, tr in enumerate(self._tracks)
                  if roi_iou(roi_from_landmarks(lms[j]), roi_from_box(tr.box)) < 0.3]
@@ -371,6 +371,6 @@ class FaceTracker:
             M[i] = tr.pose_filter(M[i], t, scale)
             shape[i] = tr.shape_filter(shape[i], t)
         smoothed = layout.join(crop_pose_matrix(M, affines), shape).astype(np.float32)
-        return build_faces(self.aligner.face_model, smoothed, [f.roi for f in faces],
+        return build_faces(self.aligner.video_face_model, smoothed, [f.roi for f in faces],
                            np.stack([f.box for f in faces]), np.array([f.score for f in faces]),
                            track_ids=[f.track_id for f in faces])
