@@ -35,11 +35,11 @@ def register(sub) -> None:
     w = esub.add_parser("weights", help="inference-only .pt from a training checkpoint",
                         description="Strip a training checkpoint (optimiser state, LRR head) for shipping.",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="examples:\n  ddfa export weights --checkpoint runs/lite0_cpu_stage3_px/best.pt --precise-bn 4096 "
+                        epilog="examples:\n  ddfa export weights --checkpoint runs/lite0_cpu_stage4/best.pt --precise-bn 4096 "
                         "-o src/ddfa/assets/efficientnet_lite0.pt\n"
                         "  ddfa export weights --checkpoint runs/mb05_stage19/best.pt "
                         "-o best_plain.pt\n"
-                        "  ddfa export weights --checkpoint runs/lite0_cpu_stage3_px/last.pt --keep-lrr "
+                        "  ddfa export weights --checkpoint runs/lite0_cpu_stage4/last.pt --keep-lrr "
                         "-o checkpoints/lite0_warm_start.pt")
     w.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by ddfa train")
     w.add_argument("-o", "--output", type=Path, required=True, help="the .pt file to write")
