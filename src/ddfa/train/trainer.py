@@ -328,8 +328,9 @@ class Trainer:
     def __enter__(self) -> "Trainer":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:  # after an error, peers may never reach the barrier: torchrun ends them all
+            self.close()
 
     def close(self) -> None:
         """End the process group this trainer started (a no-op otherwise); call it once training is done."""
