@@ -10,6 +10,7 @@ whatever the number of processes, each process taking an equal slice.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -335,6 +336,9 @@ class Trainer:
     def close(self) -> None:
         """End the process group this trainer started (a no-op otherwise); call it once training is done."""
         if self._owns_group and dist.is_initialized():
+            if isinstance(self.model, nn.parallel.DistributedDataParallel):
+                self.model = self.model.module  # its reducer holds the group: free it while Python is alive
+                gc.collect()
             dist.barrier()  # no process tears its connections down while a peer still uses them
             dist.destroy_process_group()
         self._owns_group = False
