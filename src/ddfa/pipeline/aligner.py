@@ -33,7 +33,7 @@ class FaceAligner:
     Args:
         model: bundled model name, one of ``MODEL_NAMES``. None (default): ``"mobilenet_v1_0.5"``
             for still images (the more accurate per millisecond there) and ``"efficientnet_lite0"``
-            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.45 % in one int8 pass
+            for :meth:`track` (``VIDEO_MODEL``: AFLW2000-3D clip stability 0.44 % in one int8 pass
             against the 0.5's 0.85 % in two float32 passes (stage 14), in about half the network time;
             docs/networks.md). A named model serves both.
         backend: ``"onnxruntime"`` (default, CPU) or ``"torch"``.

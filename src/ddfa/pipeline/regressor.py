@@ -67,7 +67,8 @@ MODEL_NAMES = ("mobilenet_v1_0.5", "efficientnet_lite0")  # the first is the sti
 VIDEO_MODEL = "efficientnet_lite0"  # the default of FaceAligner.track: the steadiest on video per millisecond
 # how FaceAligner.track runs each bundled model unless told otherwise: (precision, flip test); measured on
 # the AFLW2000-3D clips (docs/networks.md): the 0.5 jitters more in int8 (1.21 vs 1.11 %) and needs the flip
-# test (0.85 %, stage 14), the Lite0 in one int8 pass is steadier still (0.45 %) in about half that network time
+# test (0.85 %, stage 14), the Lite0 in one int8 pass is steadier still (0.44 %, stage 4) in about half that
+# network time
 VIDEO_SETTINGS = {"mobilenet_v1_0.5": ("float32", True), "efficientnet_lite0": ("int8", False)}
 BACKENDS = ("onnxruntime", "torch")
 PRECISIONS = ("int8", "float32")
