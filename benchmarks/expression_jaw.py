@@ -12,19 +12,18 @@ for > 0.7), the share of frames that read exactly 0 and the correlation over all
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ddfa.data.readers import read_pts
-from ddfa.io import load_image
-from ddfa.pipeline import FaceAligner
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_expression import auc  # noqa: E402
 
-
-def mouth_ratio(p: np.ndarray) -> float:
-    """Inner-mouth aspect ratio of iBUG-68 points (68, 2)."""
-    d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
-    return (d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64))
+from ddfa.data.readers import read_pts  # noqa: E402
+from ddfa.io import load_image  # noqa: E402
+from ddfa.morphable.expression import mouth_opening  # noqa: E402
+from ddfa.pipeline import FaceAligner  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     paths = sorted(args.ytf68.glob("*/*.jpg"))[::20]
     frames = [(load_image(p), read_pts(p.with_suffix(".pts"))) for p in paths]
-    mar = np.array([mouth_ratio(p) for _, p in frames])
+    mar = mouth_opening(np.stack([p for _, p in frames]))
     closed, wide = mar <= np.quantile(mar, 0.5), mar >= np.quantile(mar, 0.9)
     print(f"{len(frames)} ytf68 frames; closed half {closed.sum()}, widest tenth {wide.sum()}\n")
     print("| weights | jawOpen, closed | jawOpen, wide | AUC | reads 0 | correlation |")
@@ -43,10 +42,8 @@ def main() -> None:
         name, w = cand.split("=", 1)
         aligner = FaceAligner(weights=w) if w.endswith((".pt", ".onnx")) else FaceAligner(model=w)
         jaw = np.array([aligner.align(im, landmarks=p)[0].expression["jawOpen"] for im, p in frames])
-        pairs = jaw[wide][:, None] - jaw[closed][None, :]
-        auc = np.mean(pairs > 0) + 0.5 * np.mean(pairs == 0)  # ties (both read 0) count half
-        print(f"| {name} | {jaw[closed].mean():.3f} | {jaw[wide].mean():.3f} | {auc:.2f} | {np.mean(jaw == 0):.2f} | "
-              f"{np.corrcoef(mar, jaw)[0, 1]:.2f} |")
+        print(f"| {name} | {jaw[closed].mean():.3f} | {jaw[wide].mean():.3f} | {auc(jaw, mar):.2f} | "
+              f"{np.mean(jaw == 0):.2f} | {np.corrcoef(mar, jaw)[0, 1]:.2f} |")
 
 
 if __name__ == "__main__":

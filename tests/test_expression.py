@@ -9,6 +9,7 @@ from conftest import shared_path
 
 from ddfa.data.readers import read_pts
 from ddfa.io import load_image
+from ddfa.morphable.expression import mouth_opening
 from ddfa.pipeline import MODEL_NAMES, VIDEO_MODEL, FaceAligner
 
 
@@ -21,9 +22,7 @@ def readings():
     for path in paths:
         p = read_pts(path.with_suffix(".pts"))
         face = aligner.align(load_image(path), landmarks=p)[0]
-        d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
-        mar = (d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64))
-        out.append((mar, face.expression))
+        out.append((mouth_opening(p), face.expression))
     return out
 
 

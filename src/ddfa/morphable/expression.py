@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "neutral_expression"]
+__all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "mouth_opening", "neutral_expression"]
 
 ASSET = "arkit_projection.npz"
 RIDGE = 0.01  # times the mean diagonal of G
@@ -101,6 +101,14 @@ class ArkitProjection:
         return w
 
 
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """Inner-mouth aspect ratio of iBUG-68 points ``(..., 68, 2)`` -> float64 ``(...)``: the mean gap of the
+    inner lips (61-67, 62-66, 63-65) over the inner mouth width (60-64); about 0 for a closed mouth."""
+    p = np.asarray(points, np.float64)
+    gap = np.linalg.norm(p[..., [61, 62, 63], :] - p[..., [67, 66, 65], :], axis=-1).mean(-1)
+    return gap / np.linalg.norm(p[..., 60, :] - p[..., 64, :], axis=-1)
+
+
 def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
     """float64 ``(K,)`` median expression coefficients ``aligner`` predicts on the neutral faces of a 300-W
     folder (every 2nd face; crops from the annotated points): inner lips closed (gap < 5 % of the
@@ -116,7 +124,7 @@ def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
         d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
         face = aligner.align(load_image(item.image_path), landmarks=p)[0]
         coeffs.append(layout.exp_coeffs(face.params[None])[0])
-        refs.append(((d(61, 67) + d(62, 66) + d(63, 65)) / (3 * d(60, 64)),
+        refs.append((mouth_opening(p),
                      (d(37, 41) + d(38, 40)) / (2 * d(36, 39)) + (d(43, 47) + d(44, 46)) / (2 * d(42, 45)),
                      d(48, 54) / d(36, 45)))
     mar, ear, width = np.array(refs).T
