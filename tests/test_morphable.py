@@ -59,6 +59,21 @@ def test_build_from_source_matches_the_ict_neutral(tmp_path):
     assert (tmp_path / "LICENSE_ICT_FACE_MODEL.txt").read_text().count("MIT") >= 1
 
 
+def test_shipped_landmarks_are_the_300w_annotation_convention(face_model):
+    """The bundled 68 landmark vertices are exactly what calibrating ICT's own markup to the 300-W
+    annotations gives (``ddfa model build --calibrate-with``); they differ from ICT's at most points."""
+    import dataclasses
+
+    from ddfa.data.readers import read_300w
+    from ddfa.morphable.calibrate import calibrate_to_annotations
+
+    ict = np.load(shared_path("ict-face-model", "ict_face_model_light.npz"))["landmarks_68"].astype(np.int32)
+    points = np.stack([item.points for item in read_300w(shared_path("300w"))])
+    ids = calibrate_to_annotations(dataclasses.replace(face_model, landmarks=ict), points)
+    assert np.array_equal(ids, face_model.landmarks)
+    assert (ids != ict).sum() > 34
+
+
 def test_expression_basis_maps_back_to_arkit(face_model, rng):
     """The least-squares map rebuilds each displacement; the shipped bounded reading finds a single shape."""
     from ddfa.morphable.expression import ArkitProjection

@@ -183,20 +183,9 @@ def build_face_model(source: str | os.PathLike, out: str | os.PathLike, region: 
 
 
 def _calibrated_landmarks(arrays: dict, w300_root, rounds: int) -> np.ndarray:
-    import dataclasses
-
     from ddfa.data.readers import read_300w
-    from ddfa.morphable.calibrate import calibrate_landmarks
-    from ddfa.morphable.fit import LandmarkFitter
-    from ddfa.morphable.frames import image_to_vertex, landmark_crop_affines
+    from ddfa.morphable.calibrate import calibrate_to_annotations
     from ddfa.morphable.model import FaceModel
 
     pts = np.stack([item.points for item in read_300w(w300_root)])
-    affines = landmark_crop_affines(pts)
-    targets = image_to_vertex(pts, affines)
-    model = FaceModel.from_arrays(arrays)
-    for _ in range(rounds):
-        fit = LandmarkFitter(model).fit(targets)
-        ids = calibrate_landmarks(model, fit.params, targets, NARROW_FACE_AREA)
-        model = dataclasses.replace(model, landmarks=ids)
-    return model.landmarks
+    return calibrate_to_annotations(FaceModel.from_arrays(arrays), pts, rounds)

@@ -10,6 +10,8 @@ near-frontal faces only, where the silhouette and the fixed vertex coincide.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ddfa.morphable import layout
@@ -57,3 +59,18 @@ def calibrate_landmarks(model: FaceModel, params: np.ndarray, points: np.ndarray
         best = cand[np.argmin(c)]
         ids[j], ids[jm] = best, sym[best]
     return ids.astype(np.int32)
+
+
+def calibrate_to_annotations(model: FaceModel, points: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Annotated faces ``(B, 68, 2)`` image pixels -> the landmark vertex ids ``(68,)`` int32 of their
+    convention: ``rounds`` of fitting the faces (:class:`ddfa.morphable.fit.LandmarkFitter`, from
+    ``model.landmarks``) and re-choosing the vertices (:func:`calibrate_landmarks`)."""
+    from ddfa.morphable.build import NARROW_FACE_AREA
+    from ddfa.morphable.fit import LandmarkFitter
+    from ddfa.morphable.frames import image_to_vertex, landmark_crop_affines
+
+    targets = image_to_vertex(points, landmark_crop_affines(points))
+    for _ in range(rounds):
+        fit = LandmarkFitter(model).fit(targets)
+        model = dataclasses.replace(model, landmarks=calibrate_landmarks(model, fit.params, targets, NARROW_FACE_AREA))
+    return model.landmarks
