@@ -99,3 +99,19 @@ def test_300w_part_matches_a_300w_only_cache(built, tmp_path):
         with np.load(out / "shards" / f"{i:05d}.npz") as a, np.load(only / "shards" / f"{i:05d}.npz") as b:
             for f in a.files:
                 np.testing.assert_array_equal(a[f], b[f], err_msg=f)
+
+
+def test_ytf68_fitted_with_its_own_landmark_definition(ytf, face_model):
+    """--ytf68-landmarks own: ytf68's frames are fitted with vertices calibrated to its training people, which
+    match its annotations more closely (another definition than 300-W's); 300-W's fits do not change."""
+    from ddfa.data.cache import fit_sources
+
+    items = read_300w(shared_path("300w"))[:3] + ytf[::12]
+    plain = fit_sources(items, face_model, SETTINGS.val_fraction)
+    own = fit_sources(items, face_model, SETTINGS.val_fraction, own_landmarks=("ytf68",))
+    np.testing.assert_array_equal(own.params[:3], plain.params[:3])
+    ytf_train = (np.arange(len(items)) >= 3) & (own.splits == "train")
+    ytf_val = (np.arange(len(items)) >= 3) & (own.splits == "val")
+    assert ytf_train.sum() > 200 and ytf_val.sum() > 10
+    assert own.error[ytf_train].mean() < 0.9 * plain.error[ytf_train].mean()
+    assert own.error[ytf_val].mean() < plain.error[ytf_val].mean()  # people the calibration did not see

@@ -29,6 +29,10 @@ def register(sub) -> None:
     b.add_argument("--per-face", type=int, default=14, help="profiled views per face, each also flipped (default: 14)")
     b.add_argument("--ytf68-views", type=int, default=4,
                    help="profiled views per ytf68 frame, each also flipped (default: 4)")
+    b.add_argument("--ytf68-landmarks", choices=("300w", "own"), default="300w",
+                   help="fit ytf68's frames with the bundled landmark vertices (calibrated to 300-W's annotations) "
+                   "or with vertices calibrated to ytf68's own training people, whose annotations follow "
+                   "another definition (default: %(default)s)")
     b.add_argument("--workers", type=int, default=2, help="worker processes; 0 = in this process (default: 2)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     b.add_argument("--val-fraction", type=float, default=0.06,
@@ -59,7 +63,7 @@ def _build(args) -> int:
         names = [it.name for it in read_300w(args.w300)[: args.limit]]
         names += [it.name for it in read_ytf68(args.ytf68)[: args.limit]] if args.ytf68 is not None else []
     s = build_cache(args.out, args.w300, settings, workers=args.workers, names=names, ytf68=args.ytf68,
-                    ytf68_views=args.ytf68_views)
+                    ytf68_views=args.ytf68_views, ytf68_own_landmarks=args.ytf68_landmarks == "own")
     print(f"{s.out}: train {s.counts['train']}, val {s.counts['val']} samples; "
           f"rendered {s.rendered} faces, skipped {s.skipped}; {s.seconds:.0f} s")
     return 0

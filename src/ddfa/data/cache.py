@@ -41,7 +41,7 @@ import os
 import time
 import uuid
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -54,6 +54,7 @@ from ddfa.data.readers import LandmarkedImage, person_of, read_300w, read_ytf68
 from ddfa.errors import InputError
 from ddfa.io import load_image
 from ddfa.morphable import FaceModel, Normalizer, euler_from_pose_matrix, layout
+from ddfa.morphable.calibrate import calibrate_to_annotations
 from ddfa.morphable.fit import LandmarkFitter
 from ddfa.morphable.frames import CROP_SIZE, image_to_vertex, landmark_crop_affines, roi_from_landmarks
 
@@ -138,28 +139,35 @@ class SourceFits:
             return cls(**{k: z[k] for k in z.files})
 
 
-def fit_sources(items: list[LandmarkedImage], model: FaceModel, val_fraction: float) -> SourceFits:
+def fit_sources(items: list[LandmarkedImage], model: FaceModel, val_fraction: float,
+                own_landmarks: tuple[str, ...] = ()) -> SourceFits:
     """Fit the model to all faces, each in the vertex frame of its training crop: one batched fit per
-    data source (so adding a source leaves the fits of the others unchanged)."""
+    data source (so adding a source leaves the fits of the others unchanged). Sources named in
+    ``own_landmarks`` are fitted with landmark vertices calibrated to their own training faces'
+    annotations (:func:`ddfa.morphable.calibrate.calibrate_to_annotations`) instead of ``model``'s."""
     if not items:
         raise InputError("no faces to fit")
     groups = np.array([source_of(it.name) for it in items])
-    if len(set(groups)) > 1:
-        parts = {g: _fit_group([it for it, k in zip(items, groups) if k == g], model, val_fraction)
-                 for g in dict.fromkeys(groups)}
-        order = np.argsort(np.concatenate([np.flatnonzero(groups == g) for g in parts]), kind="stable")
-        return SourceFits(**{f: np.concatenate([getattr(p, f) for p in parts.values()])[order]
-                             for f in asdict(next(iter(parts.values())))})
-    return _fit_group(items, model, val_fraction)
+    parts = {g: _fit_group([it for it, k in zip(items, groups) if k == g], model, val_fraction, g in own_landmarks)
+             for g in dict.fromkeys(groups)}
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    order = np.argsort(np.concatenate([np.flatnonzero(groups == g) for g in parts]), kind="stable")
+    return SourceFits(**{f: np.concatenate([getattr(p, f) for p in parts.values()])[order]
+                         for f in asdict(next(iter(parts.values())))})
 
 
-def _fit_group(items: list[LandmarkedImage], model: FaceModel, val_fraction: float) -> SourceFits:
+def _fit_group(items: list[LandmarkedImage], model: FaceModel, val_fraction: float,
+               own_landmarks: bool = False) -> SourceFits:
     points = np.stack([it.points for it in items])
+    splits = np.array([split_of(it.name, val_fraction) for it in items])
+    if own_landmarks:
+        model = replace(model, landmarks=calibrate_to_annotations(model, points[splits == "train"]))
     affines = landmark_crop_affines(points)
     fit = LandmarkFitter(model).fit(image_to_vertex(points, affines))
     return SourceFits(
         names=np.array([it.name for it in items]),
-        splits=np.array([split_of(it.name, val_fraction) for it in items]),
+        splits=splits,
         image_paths=np.array([str(it.image_path) for it in items]),
         affines=affines, params=fit.params, error=fit.error,
         yaw=euler_from_pose_matrix(layout.pose_matrix(fit.params))[:, 0].astype(np.float32),
@@ -255,10 +263,13 @@ def _render_face(task) -> tuple[int, int, float]:
 
 def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: BuildSettings = BuildSettings(),
                 workers: int = 2, names: list[str] | None = None, progress: bool = True,
-                ytf68: str | os.PathLike | None = None, ytf68_views: int = 4) -> BuildSummary:
+                ytf68: str | os.PathLike | None = None, ytf68_views: int = 4,
+                ytf68_own_landmarks: bool = False) -> BuildSummary:
     """Build (or resume) a training cache in ``out`` from the 300-W folder ``w300`` and, when given,
     the ytf68 folder ``ytf68`` (its frames after the 300-W faces, ``ytf68_views`` views each, so the
-    300-W shards are those of a 300-W-only cache with the same settings).
+    300-W shards are those of a 300-W-only cache with the same settings). With ``ytf68_own_landmarks`` its
+    frames are fitted with landmark vertices calibrated to ytf68's training people (its annotations
+    follow another definition than 300-W's, docs/evaluation.md), so their meshes are not bent to it.
 
     ``names`` restricts the sources to those faces (e.g. ``["afw/134212_1", "ytf68-test/Abdullah_Gul_11"]``);
     ``workers`` = 0 renders in this process. Raises :class:`InputError` when ``out``
@@ -283,6 +294,8 @@ def build_cache(out: str | os.PathLike, w300: str | os.PathLike, settings: Build
         stale.unlink()  # temporary files of an interrupted run
     model = FaceModel.load()
     extra = {"ytf68_views": ytf68_views} if ytf68 is not None else {}
+    if ytf68 is not None and ytf68_own_landmarks:
+        extra["ytf68_landmarks"] = "own"
     fits = _prepare(out, items, model, settings, extra)
 
     todo = [i for i in range(len(items)) if not _shard(out, i).is_file()]
@@ -322,7 +335,7 @@ def _prepare(out: Path, items, model: FaceModel, settings: BuildSettings, extra:
         if (out / "fits.npz").is_file():
             return SourceFits.load(out / "fits.npz")
     t = time.perf_counter()
-    fits = fit_sources(items, model, settings.val_fraction)
+    fits = fit_sources(items, model, settings.val_fraction, ("ytf68",) if extra.get("ytf68_landmarks") else ())
     meta["fit_seconds"] = time.perf_counter() - t
     fits.save(out / "fits.npz")
     _write_json(out / "meta.json", meta)
