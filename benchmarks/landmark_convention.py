@@ -97,6 +97,13 @@ def region_offsets(off: np.ndarray) -> str:
     return " | ".join(f"{np.linalg.norm(off[list(idx)], axis=-1).mean():.2f}" for idx in REGIONS.values())
 
 
+def mean_of_bins(pred: np.ndarray, truth: np.ndarray, keep: np.ndarray, bins: np.ndarray, align: bool) -> float:
+    """AFLW2000-3D's score: the mean over the three yaw bins of the NME of the ``keep`` faces, after a
+    least-squares scale and shift when ``align`` (the aligned protocol)."""
+    e = nme(align_scale_shift(pred, truth) if align else pred, truth)
+    return float(np.mean([e[keep & (bins == b)].mean() for b in range(3)]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True, help=".pt or .onnx weights (network predictor)")
@@ -155,15 +162,10 @@ def main() -> None:
             print(f"| {title} | {len(pred)} | {before:.2f} | {after:.2f} | {100 * (1 - after / before):.0f} % | "
                   f"{region_offsets(off)} |")
             if name == "AFLW2000-3D":
-                bins = yaw_bin(aflw.yaw_deg)
                 for proto, keep, align in (("exact", aflw.exact, False), ("aligned", np.ones(len(gt), bool), True)):
-                    def mean_of_bins(p):
-                        q = align_scale_shift(p, truth) if align else p
-                        e = nme(q, truth)
-                        return np.mean([e[keep & (bins == b)].mean() for b in range(3)])
-                    print(f"| {title}, {proto} protocol, mean of yaw bins | {keep.sum()} | {mean_of_bins(pred):.2f} "
-                          f"| {mean_of_bins(fixed):.2f} | {100 * (1 - mean_of_bins(fixed) / mean_of_bins(pred)):.0f} % "
-                          f"| " + " | ".join("" for _ in REGIONS) + " |")
+                    b, a = (mean_of_bins(p, truth, keep, yaw_bin(aflw.yaw_deg), align) for p in (pred, fixed))
+                    print(f"| {title}, {proto} protocol, mean of yaw bins | {keep.sum()} | {b:.2f} | {a:.2f} | "
+                          f"{100 * (1 - a / b):.0f} % |" + " |" * len(REGIONS))
     if args.top:
         print("\nLargest mean offsets on faces within 30 degrees of frontal, predicted minus true, upright frame "
               "(x right, y down; % of the box), by landmark (0-based iBUG index):")
