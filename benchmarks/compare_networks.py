@@ -67,20 +67,25 @@ def held_out(cache: Path, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def held_out_faces(cache: Path, shared: Path, n: int) -> list:
-    """Up to ``n`` held-out annotated faces per source (the cache's validation split, by photo or person),
-    evenly spaced: ``ddfa.data.readers.LandmarkedImage`` with their 68 annotated points."""
+def split_faces(cache: Path, shared: Path, split: str) -> dict[str, list]:
+    """The annotated faces of the cache's ``split`` ("train" or "val": by photo or person) per source ("300w",
+    "ytf68", where its folder exists): ``ddfa.data.readers.LandmarkedImage`` with their 68 annotated points."""
     import json
 
     from ddfa.data.cache import split_of
     from ddfa.data.readers import read_300w, read_ytf68
 
     fraction = json.loads((cache / "meta.json").read_text())["settings"]["val_fraction"]
+    return {folder: [it for it in reader(shared / folder) if split_of(it.name, fraction) == split]
+            for reader, folder in ((read_300w, "300w"), (read_ytf68, "ytf68")) if (shared / folder).is_dir()}
+
+
+def held_out_faces(cache: Path, shared: Path, n: int) -> list:
+    """Up to ``n`` held-out annotated faces per source (the cache's validation split, by photo or person),
+    evenly spaced."""
     out = []
-    for reader, folder in ((read_300w, "300w"), (read_ytf68, "ytf68")):
-        if (shared / folder).is_dir():
-            items = [it for it in reader(shared / folder) if split_of(it.name, fraction) == "val"]
-            out += [items[i] for i in np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int))]
+    for items in split_faces(cache, shared, "val").values():
+        out += [items[i] for i in np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int))]
     return out
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_networks import held_out_faces  # noqa: E402
+from compare_networks import split_faces  # noqa: E402
 
 from ddfa.eval.aflw2000 import load_aflw2000  # noqa: E402
 from ddfa.eval.metrics import align_scale_shift, box_size, nme, yaw_bin  # noqa: E402
@@ -43,18 +43,6 @@ from ddfa.morphable.calibrate import calibrate_to_annotations  # noqa: E402
 
 REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
            "mouth": range(48, 68)}
-
-
-def training_faces(cache: Path, shared: Path, source: str) -> list:
-    """The annotated faces of ``source`` ("300w" or "ytf68") in the cache's training split."""
-    import json
-
-    from ddfa.data.cache import split_of
-    from ddfa.data.readers import read_300w, read_ytf68
-
-    fraction = json.loads((cache / "meta.json").read_text())["settings"]["val_fraction"]
-    reader = read_ytf68 if source == "ytf68" else read_300w
-    return [f for f in reader(shared / source) if split_of(f.name, fraction) == "train"]
 
 
 def upright_rotation(points: np.ndarray, model: FaceModel) -> np.ndarray:
@@ -119,7 +107,7 @@ def main() -> None:
     args = ap.parse_args()
     model = FaceModel.load()
     if args.calibrate_on:
-        train = training_faces(args.cache, args.shared, args.calibrate_on)
+        train = split_faces(args.cache, args.shared, "train")[args.calibrate_on]
         ids = calibrate_to_annotations(model, np.stack([f.points for f in train]))
         print(f"landmarks calibrated to {len(train)} {args.calibrate_on} training faces: "
               f"{(ids != model.landmarks).sum()} of 68 vertices moved\n")
@@ -127,9 +115,7 @@ def main() -> None:
     predictor = make_predictor("network", model, weights=args.weights, upright=args.upright)
 
     sets = {}  # name -> (images, gt (N, 68, 2), extra ground truths)
-    faces = held_out_faces(args.cache, args.shared, 10_000)
-    for src in ("300w", "ytf68"):
-        items = [f for f in faces if f.subset.startswith("ytf68") == (src == "ytf68")]
+    for src, items in split_faces(args.cache, args.shared, "val").items():
         sets[f"held-out {src}"] = ([load_image(f.image_path) for f in items],
                                    np.stack([f.points for f in items]).astype(np.float64), {})
     views = render_scan_views(load_scan())
