@@ -29,7 +29,7 @@ from scipy.stats import rankdata, spearmanr
 from ddfa.data.readers import read_pts
 from ddfa.io import load_image
 from ddfa.morphable import layout
-from ddfa.morphable.expression import ArkitProjection, mouth_opening
+from ddfa.morphable.expression import ArkitProjection, eye_opening, mouth_opening
 from ddfa.pipeline import FaceAligner
 
 YTF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ytf68"
@@ -37,9 +37,7 @@ YTF = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ytf68"
 
 def references(p: np.ndarray) -> dict[str, float]:
     d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
-    mar = mouth_opening(p)
-    ear = np.mean([(d(37, 41) + d(38, 40)) / (2 * d(36, 39)), (d(43, 47) + d(44, 46)) / (2 * d(42, 45))])
-    return {"jaw": mar, "blink": -ear, "smile": d(48, 54) / d(36, 45)}
+    return {"jaw": mouth_opening(p), "blink": -eye_opening(p), "smile": d(48, 54) / d(36, 45)}
 
 
 def auc(score: np.ndarray, ref: np.ndarray) -> float:

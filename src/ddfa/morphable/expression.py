@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "mouth_opening", "neutral_expression"]
+__all__ = ["ASSET", "ArkitProjection", "build_arkit_projection", "eye_opening", "mouth_opening", "neutral_expression"]
 
 ASSET = "arkit_projection.npz"
 RIDGE = 0.01  # times the mean diagonal of G
@@ -109,6 +109,15 @@ def mouth_opening(points: np.ndarray) -> np.ndarray:
     return gap / np.linalg.norm(p[..., 60, :] - p[..., 64, :], axis=-1)
 
 
+def eye_opening(points: np.ndarray) -> np.ndarray:
+    """Eye aspect ratio of iBUG-68 points ``(..., 68, 2)`` -> float64 ``(...)``, the mean of both eyes: each
+    eye's two lid gaps (37-41, 38-40; 43-47, 44-46) over twice its width (36-39; 42-45); low when closed."""
+    p = np.asarray(points, np.float64)
+    gaps = np.linalg.norm(p[..., [37, 38, 43, 44], :] - p[..., [41, 40, 47, 46], :], axis=-1)
+    widths = np.linalg.norm(p[..., [36, 42], :] - p[..., [39, 45], :], axis=-1)
+    return ((gaps[..., :2].sum(-1) / (2 * widths[..., 0])) + (gaps[..., 2:].sum(-1) / (2 * widths[..., 1]))) / 2
+
+
 def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
     """float64 ``(K,)`` median expression coefficients ``aligner`` predicts on the neutral faces of a 300-W
     folder (every 2nd face; crops from the annotated points): inner lips closed (gap < 5 % of the
@@ -124,9 +133,7 @@ def neutral_expression(aligner, w300: str | os.PathLike) -> np.ndarray:
         d = lambda i, j: float(np.linalg.norm(p[i] - p[j]))  # noqa: E731
         face = aligner.align(load_image(item.image_path), landmarks=p)[0]
         coeffs.append(layout.exp_coeffs(face.params[None])[0])
-        refs.append((mouth_opening(p),
-                     (d(37, 41) + d(38, 40)) / (2 * d(36, 39)) + (d(43, 47) + d(44, 46)) / (2 * d(42, 45)),
-                     d(48, 54) / d(36, 45)))
+        refs.append((mouth_opening(p), eye_opening(p), d(48, 54) / d(36, 45)))
     mar, ear, width = np.array(refs).T
     neutral = (mar < 0.05) & (ear > np.median(ear)) & (width < np.median(width))
     return np.median(np.array(coeffs)[neutral], 0)
