@@ -11,9 +11,8 @@ outputs that is the crop frame (see :mod:`ddfa.morphable.frames`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -71,7 +70,7 @@ class FaceModel:
     def for_network(self, name: str | None) -> "FaceModel":
         """This model (arrays shared) reading expressions from bundled network ``name``'s neutral
         expression (:mod:`ddfa.morphable.expression`); None or a weights file: the photo model's."""
-        return dataclasses.replace(self, network=name)
+        return replace(self, network=name)
 
     @property
     def n_vertices(self) -> int:
