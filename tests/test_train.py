@@ -261,6 +261,41 @@ def test_training_is_deterministic_given_a_seed(tmp_path, faces):
     assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
 
 
+def test_weight_average_is_what_validation_and_best_pt_see(tmp_path, faces):
+    """With ``ema``, the trainer keeps the running average of its weights (decay per optimiser step, a
+    meta-joint round's k steps at once), validates it and writes it to best.pt; the training weights go on
+    as without it, and a resumed run carries the same average on."""
+    norm = Normalizer.fit(faces.params)
+
+    def run(name, steps, ema):
+        cfg = small_config(tmp_path, out=str(tmp_path / name), loss="meta-joint", max_steps=steps, ema=ema,
+                           schedule="constant")
+        tr = Trainer(cfg, faces, faces, norm)
+        start = {k: v.clone() for k, v in tr.net.state_dict().items()}
+        tr.fit(show_progress=False)
+        return tr, start
+
+    plain, _ = run("plain", 4, 0.0)
+    first, _ = run("first", 2, 0.5)  # the constant schedule: the same first round as the 4-step runs
+    averaged, start = run("ema", 4, 0.5)
+    rows = [json.loads(line) for line in (tmp_path / "ema" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "winner" in r] == [2, 4]  # two rounds of k = 2 steps: decay 0.25 each
+    for k, w4 in averaged.net.state_dict().items():
+        assert torch.equal(w4, plain.net.state_dict()[k]), k
+        if w4.is_floating_point():
+            w1 = first.net.state_dict()[k]
+            torch.testing.assert_close(averaged.ema[k], 0.25 * (0.25 * start[k] + 0.75 * w1) + 0.75 * w4)
+    key = next(k for k, v in start.items() if v.is_floating_point() and "running" not in k)
+    final = averaged.net.state_dict()[key]
+    best = read_checkpoint(tmp_path / "ema" / "best.pt")
+    assert torch.equal(best["state_dict"][key], averaged.ema[key]) and not torch.equal(averaged.ema[key], final)
+    last = read_checkpoint(tmp_path / "ema" / "last.pt")
+    assert torch.equal(last["state_dict"][key], final) and torch.equal(last["ema"][key], averaged.ema[key])
+    resumed = Trainer(small_config(tmp_path, out=str(tmp_path / "ema"), loss="meta-joint", max_steps=4, ema=0.5,
+                                   schedule="constant"), faces, faces, norm)
+    assert resumed.resume() and torch.equal(resumed.ema[key], averaged.ema[key])
+
+
 def test_config_rejects_bad_settings(tmp_path):
     from ddfa.errors import InputError
 
@@ -268,6 +303,8 @@ def test_config_rejects_bad_settings(tmp_path):
         small_config(tmp_path, loss="l1")
     with pytest.raises(InputError):
         small_config(tmp_path, batch_size=7)
+    with pytest.raises(InputError, match="ema"):
+        small_config(tmp_path, ema=1.0)
     bad = tmp_path / "c.toml"
     bad.write_text('cache = "x"\nout = "y"\nlearning_rate = 1\n')
     with pytest.raises(InputError, match="learning_rate"):

@@ -74,6 +74,8 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast of the network forward passes on CUDA (ignored on the CPU)
     time_budget: float = 0.0  # > 0: seconds for this run; the step count is sized after a warm-up to fit
     temporal: float = 0.0  # > 0: add the clip loss on frame-to-frame landmark offsets, at this share of the main loss
+    ema: float = 0.0  # > 0: also keep an exponential moving average of the weights, this decay per step; validation
+    # and best.pt then use the average (BatchNorm statistics re-estimated by precise_bn)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
@@ -89,6 +91,8 @@ class TrainConfig:
             raise InputError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.distill < 0 or self.time_budget < 0:
             raise InputError("distill and time_budget must be >= 0")
+        if not 0 <= self.ema < 1:
+            raise InputError(f"ema must lie in [0, 1) (a decay per step; 0 = off), got {self.ema}")
         if bool(self.teacher) != (self.distill > 0):
             raise InputError("distillation needs both teacher = \"<weights file>\" and distill > 0")
         if isinstance(self.augment, dict):

@@ -9,6 +9,7 @@ whatever the number of processes, each process taking an equal slice.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import json
@@ -176,6 +177,8 @@ class Trainer:
         self.total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
         self.step, self.epoch, self.best = 0, 0, math.inf
         self.log_path = self.out / "log.jsonl"
+        # the moving average of the weights (cfg.ema), on the device, in the net's state-dict layout
+        self.ema = {k: v.detach().clone() for k, v in self.net.state_dict().items()} if cfg.ema > 0 else None
 
     # --- one optimiser step ------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -223,6 +226,32 @@ class Trainer:
         if self.cfg.lrr:
             total = total + _balanced(main, self.lrr_loss(lm, pts))
         return total
+
+    def update_ema(self, steps: int) -> None:
+        """Move the weight average towards the current weights after ``steps`` optimiser steps
+        (decay ``cfg.ema ** steps``); integer buffers (BatchNorm's step counts) are copied."""
+        if self.ema is None:
+            return
+        share = 1.0 - self.cfg.ema ** steps
+        with torch.no_grad():
+            for k, v in self.net.state_dict().items():
+                if v.is_floating_point():
+                    self.ema[k].lerp_(v, share)
+                else:
+                    self.ema[k].copy_(v)
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Inside the block the net holds the weight average (when ``cfg.ema`` > 0); restored after."""
+        if self.ema is None:
+            yield
+            return
+        current = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.net.load_state_dict(self.ema)
+        try:
+            yield
+        finally:
+            self.net.load_state_dict(current)
 
     def sgd_step(self, kind: str, images, target, teacher=None) -> float:
         for g in self.opt.param_groups:
@@ -288,7 +317,7 @@ class Trainer:
         save_checkpoint(path, self.net, self.normalizer, self.cfg.arch, self.arch_kwargs,
                         meta={"config": self.cfg.to_dict(), **extra}, optimizer=self.opt.state_dict(),
                         step=self.step, epoch=self.epoch, batch_in_epoch=self.sampler_pos, best=self.best,
-                        total_steps=self.total_steps)
+                        total_steps=self.total_steps, ema=self.ema)
 
     def resume(self) -> bool:
         path = self.out / "last.pt"
@@ -298,6 +327,8 @@ class Trainer:
         self.net.load_state_dict(ckpt["state_dict"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.epoch, self.best = ckpt["step"], ckpt["epoch"], ckpt["best"]
+        if self.ema is not None:  # a run that started without an average starts it from the resumed weights
+            self.ema = {k: v.to(self.device) for k, v in (ckpt.get("ema") or self.net.state_dict()).items()}
         if self.cfg.time_budget > 0:  # a time-sized schedule stays as sized
             self.total_steps = ckpt.get("total_steps", self.total_steps)
         self.sampler.skip = ckpt["batch_in_epoch"]
@@ -310,19 +341,20 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------
     def _validate_and_keep_best(self, **row) -> Validation | None:
-        """Validate the current weights, log the row and save ``best.pt`` if they beat the best so far.
-        With ``precise_bn``, the BatchNorm statistics are re-estimated first (training-mode steps are
-        unaffected: they normalise by batch statistics)."""
-        if self.cfg.precise_bn > 0:
-            recalibrate_batchnorm(self.net, self.dataset.source, self.cfg.precise_bn, seed=self.cfg.seed,
-                                  synth=first_frame_synthesizer(self.cfg, self.face))
-        result = self.validate()
+        """Validate the current weights (with ``ema``, their average), log the row and save ``best.pt`` if
+        they beat the best so far. With ``precise_bn``, the BatchNorm statistics are re-estimated first
+        (training-mode steps are unaffected: they normalise by batch statistics)."""
         row = {"epoch": self.epoch, "step": self.step, **row}
-        if result is not None:
-            row.update(val_nme=result.nme, val_vdc=result.vdc)
-            if result.nme < self.best:
-                self.best = result.nme
-                self.save(self.out / "best.pt", val_nme=result.nme)
+        with self.averaged_weights():
+            if self.cfg.precise_bn > 0:
+                recalibrate_batchnorm(self.net, self.dataset.source, self.cfg.precise_bn, seed=self.cfg.seed,
+                                      synth=first_frame_synthesizer(self.cfg, self.face))
+            result = self.validate()
+            if result is not None:
+                row.update(val_nme=result.nme, val_vdc=result.vdc)
+                if result.nme < self.best:
+                    self.best = result.nme
+                    self.save(self.out / "best.pt", val_nme=result.nme)
         self._log(**row)
         return result
 
@@ -365,6 +397,7 @@ class Trainer:
                     if len(batches) < 2:
                         break
                     winner, loss, test = self.meta_joint_round(batches[:-1], batches[-1])
+                    self.update_ema(len(batches) - 1)
                     used = len(batches)
                     self._log(step=self.step, epoch=self.epoch, loss=loss, winner=winner,
                               test_vdc_fwpdc=test["fwpdc"], test_vdc_vdc=test["vdc"], lr=self.lr_at(self.step))
@@ -374,6 +407,7 @@ class Trainer:
                     if batch is None:
                         break
                     loss = self.sgd_step(cfg.loss, *self._prepare(batch))
+                    self.update_ema(1)
                     used = 1
                     self._log(step=self.step, epoch=self.epoch, loss=loss, lr=self.lr_at(self.step))
                     bar.set_postfix(loss=f"{loss:.4g}")
@@ -401,8 +435,10 @@ class Trainer:
             result = self._validate_and_keep_best(epoch_seconds=time.time() - t0)
             self.save(self.out / "last.pt")
         if result is None:
-            result = self.validate()
+            with self.averaged_weights():
+                result = self.validate()
         self.save(self.out / "last.pt")
         if not (self.out / "best.pt").exists():
-            self.save(self.out / "best.pt", val_nme=None if result is None else result.nme)
+            with self.averaged_weights():
+                self.save(self.out / "best.pt", val_nme=None if result is None else result.nme)
         return result
