@@ -143,6 +143,19 @@ def test_decompose_compose_roundtrip(rng):
     assert np.allclose(compose(s, R2, t), T, atol=1e-9)
 
 
+def test_decompose_finds_the_nearest_rotation_of_any_matrix(rng):
+    """Regressed 3x3 blocks are only roughly scaled rotations, and a reflection has no rotation at distance 0:
+    R is a proper rotation no farther from M / s than any other rotation tried."""
+    M = rng.normal(size=(64, 3, 3))
+    s, R, _ = decompose(np.concatenate([M, np.zeros((64, 3, 1))], -1))
+    assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3)) and np.allclose(np.linalg.det(R), 1)
+    assert (np.linalg.det(M) < 0).sum() > 10  # reflections included
+    Q = rotation_from_euler(*rng.uniform(-180, 180, (3, 500)))
+    best = np.linalg.norm(M / s[:, None, None] - R, axis=(1, 2))
+    tried = np.linalg.norm(M[:, None] / s[:, None, None, None] - Q[None], axis=(2, 3))
+    assert np.all(best[:, None] <= tried + 1e-12)
+
+
 def test_dense_and_sparse_reconstruction_agree(face_model, rng):
     torch = pytest.importorskip("torch", reason='needs torch: pip install ".[train]"')
     p = random_params(rng, 5)

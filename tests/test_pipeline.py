@@ -79,10 +79,15 @@ def test_box_calibration_still_matches_300w():
     assert abs(np.median(side_ratio) - 1) < 0.02 and np.percentile(np.abs(np.log(side_ratio)), 90) < 0.12
 
 
-def test_box_crop_applies_the_landmark_rule():
+def test_box_crop_applies_the_landmark_rule(rng):
     box = np.array([100.0, 50.0, 300.0, 320.0])
     corners = landmark_box_from_box(box).reshape(2, 2)
     assert roi_from_box(box) == roi_from_landmarks(corners)
+    for x0, y0, w, h in zip(*rng.uniform(-500, 5000, (2, 200)), *rng.uniform(2, 3000, (2, 200))):
+        box = np.array([x0, y0, x0 + w, y0 + h], np.float32)  # the same numbers, not just close ones
+        assert roi_from_box(box) == roi_from_landmarks(landmark_box_from_box(box).reshape(2, 2))
+    with pytest.raises(ValueError):
+        roi_from_box([0.0, 0.0, np.nan, 10.0])
     w, h = 200.0, 270.0
     assert np.allclose(corners.mean(0), [200 + BOX_CALIBRATION.dx * w, 185 + BOX_CALIBRATION.dy * h])
 

@@ -51,11 +51,13 @@ def decompose(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     value. ``t`` is the last column, in the target frame's units.
     """
     T = np.asarray(T, dtype=np.float64)
-    M = T[..., :3, :3]
-    u, s, vt = np.linalg.svd(M)
-    d = np.sign(np.linalg.det(u @ vt))
-    u[..., :, 2] *= d[..., None]
-    return s.mean(-1), u @ vt, T[..., :3, 3].copy()
+    u, s, vt = np.linalg.svd(T[..., :3, :3])
+    R = u @ vt
+    mirrored = np.linalg.det(R) < 0
+    if mirrored.any():  # the nearest rotation of a reflection: flip the weakest direction
+        u[mirrored, :, 2] *= -1
+        R[mirrored] = u[mirrored] @ vt[mirrored]
+    return s.mean(-1), R, T[..., :3, 3].copy()
 
 
 def compose(scale, R, t) -> np.ndarray:

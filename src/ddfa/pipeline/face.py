@@ -153,7 +153,10 @@ def _crop_to_image(affines: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarr
 
 def image_pose_matrix(params: np.ndarray, affines: np.ndarray) -> np.ndarray:
     """Crop vertex-frame params (B, 62) + crop affines (B, 2, 3) -> image-frame pose matrices (B, 3, 4) float64."""
-    T = layout.pose_matrix(np.asarray(params, np.float64))
+    return _image_pose_matrix(layout.pose_matrix(np.asarray(params, np.float64)), affines)
+
+
+def _image_pose_matrix(T: np.ndarray, affines: np.ndarray) -> np.ndarray:
     D, d = _crop_to_image(affines)
     M = D[:, :, None] * T
     M[:, :, 3] += d
@@ -189,21 +192,20 @@ def build_faces(
         return []
     affines = np.stack([roi.affine(CROP_SIZE) for roi in rois])
     landmarks = vertex_to_image(model.vertices(params, dense=False), affines)
-    scale, R, _ = decompose(layout.pose_matrix(params))
-    euler = euler_from_rotation(R)
-    matrices = image_pose_matrix(params, affines)
-    k = affines[:, 0, 0]
+    T = layout.pose_matrix(params.astype(np.float64))
+    scale, R, _ = decompose(T)
+    euler = euler_from_rotation(R).tolist()
+    matrices = _image_pose_matrix(T, affines)
+    scales = (scale / affines[:, 0, 0]).tolist()  # image pixels per model unit
     verts = vertex_to_image(model.vertices(params, dense=True), affines) if dense else None
     ids = track_ids if track_ids is not None else [None] * len(params)
+    boxes = np.asarray(boxes, np.float32)
+    scores = np.asarray(scores, np.float64).tolist()
     faces = []
     for i in range(len(params)):
-        pose = Pose(float(euler[i, 0]), float(euler[i, 1]), float(euler[i, 2]), R[i], float(scale[i] / k[i]),
-                    matrices[i])
-        face = Face(
-            box=np.asarray(boxes[i], np.float32), score=float(scores[i]), roi=rois[i], params=params[i],
-            landmarks_3d=landmarks[i], pose=pose,
-            model=model, track_id=ids[i],
-        )
+        pose = Pose(*euler[i], R[i], scales[i], matrices[i])
+        face = Face(box=boxes[i], score=scores[i], roi=rois[i], params=params[i], landmarks_3d=landmarks[i],
+                    pose=pose, model=model, track_id=ids[i])
         if verts is not None:
             face.__dict__["vertices"] = verts[i]  # pre-fill the cached_property
         faces.append(face)
