@@ -46,16 +46,16 @@ def similarity_matrix(scale, angle, tx, ty, centre) -> np.ndarray:
         ``(..., 2, 3)`` float64 affine(s).
     """
     centre = np.asarray(centre, dtype=np.float64)
-    s, a, tx, ty, cx, cy = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (scale, angle, tx, ty)), centre[..., 0], centre[..., 1]
-    )
+    s, a, tx, ty = (np.asarray(v, dtype=np.float64) for v in (scale, angle, tx, ty))
+    cx, cy = centre[..., 0], centre[..., 1]
     if np.any(s <= 0):
         raise InputError("similarity scale must be positive")
     r = np.deg2rad(a)
     c, d = s * np.cos(r), s * np.sin(r)
-    row0 = np.stack([c, d, (1 - c) * cx - d * cy + tx], -1)
-    row1 = np.stack([-d, c, d * cx + (1 - c) * cy + ty], -1)
-    return np.stack([row0, row1], -2)
+    out = np.empty((*np.broadcast_shapes(c.shape, tx.shape, ty.shape, cx.shape), 2, 3))
+    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = c, d, (1 - c) * cx - d * cy + tx
+    out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = -d, c, d * cx + (1 - c) * cy + ty
+    return out
 
 
 def similarity_jitter(
@@ -138,11 +138,12 @@ def _vertex_frame_affine(affine: np.ndarray, height: int) -> np.ndarray:
 
 def _check_similarity(affine: np.ndarray) -> None:
     lin = affine[..., :2]
-    k = _scale_of(affine)
+    det = np.linalg.det(lin)
+    k = np.sqrt(np.abs(det))
     rotation_like = (np.abs(lin[..., 0, 0] - lin[..., 1, 1]) <= 1e-6 * k) & (
         np.abs(lin[..., 0, 1] + lin[..., 1, 0]) <= 1e-6 * k
     )
-    if not np.all(rotation_like & (np.linalg.det(lin) > 0)):
+    if not np.all(rotation_like & (det > 0)):
         raise InputError("parameters can only follow a similarity (rotation, uniform scale, shift; no reflection)")
 
 
