@@ -78,6 +78,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         then_pipeline = import_commit(args.commit, Path(tmp))
         now, then = FaceAligner(), then_pipeline.FaceAligner()
+        origin = type(then.regressor).__module__
+        if not origin.startswith("ddfa_then."):  # the old package must run its own code, not this tree's
+            raise SystemExit(f"{args.commit}'s pipeline runs this tree's code ({origin}); nothing to compare")
         per_image = [(im, np.array([d.box for d in now.detect(im)], np.float32).reshape(-1, 4)) for im in images]
         per_image = [(im, b) for im, b in per_image if len(b)]
         items = [(im, box[None]) for im, b in per_image for box in b]
