@@ -131,9 +131,14 @@ def transform_points(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def _vertex_frame_affine(affine: np.ndarray, height: int) -> np.ndarray:
-    """Conjugate an image-frame affine by the vertex frame's y flip ``y -> height - 1 - y``."""
-    flip = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, height - 1.0]])
-    return compose_affines(flip, compose_affines(affine, flip))
+    """Conjugate an image-frame affine ``[[a, b, tx], [c, d, ty]]`` by the vertex frame's y flip
+    ``y -> h - 1 - y``: ``[[a, -b, b (h - 1) + tx], [-c, d, h - 1 - (d (h - 1) + ty)]]``."""
+    a, b, tx = affine[..., 0, 0], affine[..., 0, 1], affine[..., 0, 2]
+    c, d, ty = affine[..., 1, 0], affine[..., 1, 1], affine[..., 1, 2]
+    out = np.empty(affine.shape)
+    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = a, -b, b * (height - 1.0) + tx
+    out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = -c, d, (height - 1.0) - (d * (height - 1.0) + ty)
+    return out
 
 
 def _check_similarity(affine: np.ndarray) -> None:
