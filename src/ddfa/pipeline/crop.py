@@ -33,7 +33,7 @@ import numpy as np
 
 from ddfa.detect import Detection
 from ddfa.errors import InputError
-from ddfa.morphable.frames import CROP_SIZE, LANDMARK_ROI_SCALE, Roi
+from ddfa.morphable.frames import CROP_SIZE, Roi, roi_from_landmarks
 
 __all__ = [
     "BOX_CALIBRATION",
@@ -135,13 +135,8 @@ def landmark_box_from_box(box, calibration: BoxCalibration = BOX_CALIBRATION) ->
 
 
 def roi_from_box(box, calibration: BoxCalibration = BOX_CALIBRATION) -> Roi:
-    """The crop of a detector box: the landmark rule (:func:`~ddfa.morphable.frames.roi_from_landmarks`)
-    applied to its estimated landmark box (in scalar arithmetic: the same numbers, without array overhead)."""
-    x0, y0, x1, y1 = landmark_box_from_box(box, calibration).tolist()
-    side = LANDMARK_ROI_SCALE * max(x1 - x0, y1 - y0)
-    if not 1 < side < np.inf:
-        raise ValueError("the box's landmark square spans less than one pixel; cannot build a crop")
-    return Roi((x0 + x1) / 2, (y0 + y1) / 2, side)
+    """The crop of a detector box: the landmark rule applied to its estimated landmark box."""
+    return roi_from_landmarks(landmark_box_from_box(box, calibration).reshape(2, 2))
 
 
 def crop_faces(image: np.ndarray, rois: Sequence[Roi], size: int = CROP_SIZE,

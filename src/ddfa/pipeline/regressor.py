@@ -256,24 +256,20 @@ class UprightRegressor:
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         crops = _check_crops(crops)
         params = np.array(self.regressor(crops), dtype=np.float32)
-        roll = in_plane_angle(params)
-        w = self.weight(roll)
-        active = np.flatnonzero(w > 0)
-        if not active.size:
-            return params
-        to_crop = np.tile(np.eye(3)[:2], (len(crops), 1, 1))  # input crop -> the crop last regressed
-        roll, w = roll[active], w[active]
-        current = params[active]
+        active, current = np.arange(len(crops)), params
+        to_crop = None  # (B, 2, 3) input crop -> the crop last regressed, made once a face is tilted
         centre = (CROP_SIZE - 1) / 2
-        for step in range(self.passes):
-            if step:  # the faces still tilted in the crop last regressed
+        for step in range(self.passes):  # the first step's crops are the input crops: no warp
+            if step:
                 current = warp_params(params[active], to_crop[active], height=CROP_SIZE)
-                roll = in_plane_angle(current)
-                w = self.weight(roll)
-                tilted = w > 0
-                active, current, roll, w = active[tilted], current[tilted], roll[tilted], w[tilted]
-                if not len(active):
-                    break
+            roll = in_plane_angle(current)
+            w = self.weight(roll)
+            tilted = w > 0
+            if not tilted.any():
+                break
+            active, current, roll, w = active[tilted], current[tilted], roll[tilted], w[tilted]
+            if to_crop is None:
+                to_crop = np.tile(np.eye(3)[:2], (len(crops), 1, 1))
             turn = similarity_matrix(1.0, -roll, 0.0, 0.0, centre=(centre, centre))
             to_crop[active] = compose_affines(policy_framed(self.face_model, current, turn), to_crop[active])
             upright = np.stack([cv2.warpAffine(crops[i], a, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
