@@ -1,15 +1,21 @@
 """Speed of the photo and video pipelines against the pipeline before the speed work, in one run.
 
-Usage: python benchmarks/bench_speed.py [--rounds 7] [--video V.mp4 ...] [--video-frames 120] [--profile]
+Usage: python benchmarks/bench_speed.py [--rounds 7] [--baseline c59c7eb|options] [--video V.mp4 ...]
+    [--video-frames 120] [--profile]
 
 One thread (set OMP_NUM_THREADS=1 too). The 12 media photos are decoded once; every row runs the
-new pipeline (``FaceAligner()``) and the baseline (``FaceAligner(detector=RetinaFaceDetector(
+new pipeline (``FaceAligner()``) and the baseline on the same data, in alternating order, for
+``--rounds`` paired rounds; the ratio is the median of the per-round ratios. The baseline is, by
+default, the default ``FaceAligner()`` of commit c59c7eb, the pipeline issue 20 measured 3DDFA_V2's
+ONNX path against (its parent of the first speed change; ``git archive`` of its ``src/ddfa``,
+imported beside this tree as ``ddfa_then``, as ``bench_versus_commit.py`` does), so the 3DDFA_V2
+column converts each ratio with that issue's side-by-side figures: photo 0.94, detector 0.85, per
+face 1.77 (one per call) and 1.43 (all in one call), network 1.11. ``--baseline options`` rebuilds
+the old settings from this tree's options instead (``FaceAligner(detector=RetinaFaceDetector(
 **BASELINE_OPTIONS), prerotate=False, precision="float32", flip_test=False)``: the 640 px one-pass
-detector with numpy pre-processing, the float32 network, no flip test in video) on the same
-data, in alternating order, for ``--rounds`` paired rounds; the ratio is the median of the
-per-round ratios. The 3DDFA_V2 column converts the ratio with the reference figures of
-issue 20 (3DDFA_V2's ONNX path measured side by side with the baseline, one thread):
-photo 0.94, detector 0.85, per face 1.77 (one per call) and 1.43 (all in one call), network 1.11.
+detector with numpy pre-processing, the float32 network, no flip test in video); it shares every
+later code-level saving, so its 3DDFA_V2 column errs on the slow side. Any other git revision is
+taken as a commit.
 
 Rows: photo pipeline (``align(image)``, ms/image); detector alone (ms/image); per face, one face
 per call (``align(image, boxes=[box])``) and all faces of an image in one call (ms/face, the
@@ -18,35 +24,52 @@ Video: frames per second of ``track()`` (new: the Lite0 video model, int8; basel
 video default, ``FaceAligner(model="mobilenet_v1_0.5")``: float32 with the flip test, the default
 before the Lite0) and of a 3DDFA_V2-demo-style loop
 (detect on the first frame, then crop every frame from the last frame's landmarks), on the
-first ``--video-frames`` frames of each media video (or ``--video``), decoded once. ``--profile`` adds the per-stage profile of the
-photo pipeline (docs/speed.md).
+first ``--video-frames`` frames of each media video (or ``--video``), decoded once. ``--profile`` adds the
+per-stage profile of the photo pipeline (docs/speed.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ddfa.detect.retinaface import BASELINE_OPTIONS, RetinaFaceDetector
-from ddfa.errors import InputError
 from ddfa.io import iter_image_paths, load_image
 from ddfa.morphable.frames import vertex_to_image
 from ddfa.pipeline import FaceAligner
-from ddfa.pipeline.crop import crop_faces, eye_turns, roi_from_box, unturn_params
+from ddfa.pipeline.crop import crop_faces, roi_from_box
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_versus_commit import import_commit  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
+BASELINE_COMMIT = "c59c7eb"  # the pipeline of issue 20's side-by-side figures
 REFERENCE = {"photo pipeline": 0.94, "detector alone": 0.85, "per face, one per call": 1.77,
              "per face, all in one call": 1.43, "network alone, batch 1": 1.11}
 
 
-def baseline_aligner() -> FaceAligner:
-    """The pipeline before the speed work, rebuilt from options."""
-    return FaceAligner(model="mobilenet_v1_0.5", detector=RetinaFaceDetector(**BASELINE_OPTIONS), prerotate=False,
-                       precision="float32", flip_test=False)
+def baseline_aligner(revision: str, where: Path):
+    """The pipeline before the speed work: ``"options"`` rebuilds it from this tree's options, any other
+    revision is that commit's default ``FaceAligner()``, unpacked under ``where``."""
+    if revision == "options":
+        return FaceAligner(model="mobilenet_v1_0.5", detector=RetinaFaceDetector(**BASELINE_OPTIONS),
+                           prerotate=False, precision="float32", flip_test=False)
+    aligner = import_commit(revision, where).FaceAligner()
+    if not type(aligner).__module__.startswith("ddfa_then."):
+        raise SystemExit(f"{revision}'s pipeline runs this tree's code; nothing to compare")
+    return aligner
+
+
+def _module(aligner, name: str):
+    """Module ``name`` of the package the aligner comes from (this tree's ``ddfa`` or ``ddfa_then``)."""
+    return importlib.import_module(f"{type(aligner).__module__.split('.')[0]}.{name}")
 
 
 def _seconds(fn) -> float:
@@ -95,11 +118,12 @@ def paired(new: dict, base: dict, rounds: int) -> list[tuple[str, float, float, 
 def demo_loop(aligner: FaceAligner, frames) -> None:
     """3DDFA_V2's demo: detect on the first frame, then crop each frame from the last landmarks (detecting
     again when there is no face, or when the landmarks collapsed to a point as the face left)."""
+    input_error = _module(aligner, "errors").InputError
     faces = aligner.align(frames[0])
     for frame in frames[1:]:
         try:
             faces = aligner.align(frame, landmarks=[f.landmarks for f in faces]) if faces else aligner.align(frame)
-        except InputError:
+        except input_error:
             faces = aligner.align(frame)
 
 
@@ -122,9 +146,10 @@ def video_fps(new: FaceAligner, base: FaceAligner, previous: FaceAligner, frames
 
 
 def profile(aligner: FaceAligner, images) -> dict[str, float]:
-    """ms per image of each stage of ``align(image)``, stage by stage, over one round of ``images``."""
-    from ddfa.pipeline.face import build_faces
-
+    """ms per image of each stage of ``align(image)``, stage by stage, over one round of ``images`` (each
+    stage by the functions of the aligner's own package)."""
+    crop, build_faces = _module(aligner, "pipeline.crop"), _module(aligner, "pipeline.face").build_faces
+    prerotate = getattr(aligner, "prerotate", False)  # pre-rotated crops came with the speed work
     det = aligner.detector
     inner = getattr(aligner.regressor, "regressor", aligner.regressor)
     acc: dict[str, float] = {}
@@ -135,16 +160,16 @@ def profile(aligner: FaceAligner, images) -> dict[str, float]:
         t["detect"] = time.perf_counter() - t0
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         t0 = time.perf_counter()
-        rois = [roi_from_box(b) for b in boxes]
-        turns = eye_turns(dets) if aligner.prerotate else None
-        crops, _ = crop_faces(im, rois, turns=turns)
+        rois = [crop.roi_from_box(b) for b in boxes]
+        turns = crop.eye_turns(dets) if prerotate else None
+        crops, _ = crop.crop_faces(im, rois) if turns is None else crop.crop_faces(im, rois, turns=turns)
         t["crop"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         inner(crops)
         t["network, first pass"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         params = aligner.regressor(crops)
-        params = params if turns is None else unturn_params(params, turns)
+        params = params if turns is None else crop.unturn_params(params, turns)
         t["network + upright pass"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         build_faces(aligner.face_model, params, rois, boxes, np.ones(len(rois)))
@@ -158,6 +183,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=Path, default=DATA / "images")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--baseline", default=BASELINE_COMMIT,
+                    help=f"a git revision, or 'options' (default {BASELINE_COMMIT}, issue 20's pipeline)")
     ap.add_argument("--video", type=Path, nargs="*", default=None,
                     help="videos for the fps table (default: every media video)")
     ap.add_argument("--video-frames", type=int, default=120)
@@ -165,12 +192,14 @@ def main() -> None:
     args = ap.parse_args()
 
     images = [load_image(p) for p in iter_image_paths(args.images)]
-    new, base = FaceAligner(), baseline_aligner()
+    where = tempfile.TemporaryDirectory()
+    new, base = FaceAligner(), baseline_aligner(args.baseline, Path(where.name))
     boxes = [np.array([d.box for d in base.detect(im)], np.float32).reshape(-1, 4) for im in images]
     per_image = [(im, b) for im, b in zip(images, boxes) if len(b)]
     items = [(im, box) for im, b in per_image for box in b]
     crops = [crop_faces(im, [roi_from_box(box)])[0] for im, box in items]
-    print(f"{len(images)} photos, {len(items)} faces (baseline detector), {args.rounds} paired rounds, "
+    print(f"baseline {args.baseline}: {len(images)} photos, {len(items)} faces (baseline detector), {args.rounds} "
+          "paired rounds, "
           f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
     print("| row | new (ms) | baseline (ms) | new / baseline | new / 3DDFA_V2 ONNX (issue 20 reference) |")
     print("|---|---:|---:|---:|---:|")
