@@ -3,9 +3,10 @@
 Convolution weights become int8 per output channel and activations uint8, with ranges
 calibrated on real inputs; the graph is written in QDQ form, which ONNX Runtime's CPU provider
 runs as integer convolutions. The op types named in ``keep_float`` stay float32: for the regressor
-its last layer and de-normalisation (the 62 parameters span four orders of magnitude), and its first
-convolution, whose three input channels make the integer kernel about 3x slower than the float one
-(docs/speed.md). Needs the ``onnx`` package (``pip install "ddfa[train]"``).
+its last layer and de-normalisation (the 62 parameters span four orders of magnitude); its first two
+convolutions (the stem's convolution, whose three input channels make the integer kernel about 3x slower
+than the float one, and the first depthwise convolution) stay float32 as well, which makes the graph
+about 0.8x as slow at the same accuracy (docs/speed.md). Needs the ``onnx`` package (``pip install "ddfa[train]"``).
 
 :func:`regressor_calibration` draws the regressor's calibration crops from a training cache
 (``ddfa data build``), never from an evaluation set. (The RetinaFace detector quantised the same
@@ -28,13 +29,14 @@ from ddfa.errors import InputError
 __all__ = ["quantize_onnx", "quantize_regressor_onnx", "regressor_calibration"]
 
 REGRESSOR_FLOAT_OPS = ("Gemm", "Mul", "Add")  # the last layer and the de-normalisation
+REGRESSOR_FLOAT_CONVS = 2  # the stem's convolution and the first depthwise one: faster in float32
 
 _MIN_OPSET = 13  # per-channel QuantizeLinear / DequantizeLinear
 
 
 def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike, inputs: Sequence[dict[str, np.ndarray]],
                   keep_float: Sequence[str] = (), method: str = "percentile", percentile: float = 99.95,
-                  float_first_conv: bool = False) -> Path:
+                  float_leading_convs: int = 0) -> Path:
     """Write an int8 QDQ copy of the float32 ONNX graph ``src`` to ``dst`` (atomically).
 
     Args:
@@ -45,7 +47,7 @@ def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike, inputs: Sequen
         method: activation range calibration: ``"percentile"`` clips each activation's range at its
             ``percentile``-th percentile on the calibration inputs; ``"minmax"`` keeps the full range.
         percentile: for ``"percentile"``; 99.95 measured best on the held-out crops (docs/speed.md).
-        float_first_conv: leave the graph's first ``Conv`` in float32 as well.
+        float_leading_convs: leave the graph's first this many ``Conv`` nodes in float32 as well.
 
     Raises:
         InputError: no calibration inputs or an unknown method.
@@ -79,8 +81,7 @@ def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike, inputs: Sequen
         quant_pre_process(f"{tmp}/float.onnx", f"{tmp}/prepared.onnx")
         prepared = onnx.load(f"{tmp}/prepared.onnx")
         excluded = [n.name for n in prepared.graph.node if n.op_type in keep_ops]
-        if float_first_conv:
-            excluded += [next(n.name for n in prepared.graph.node if n.op_type == "Conv")]
+        excluded += [n.name for n in prepared.graph.node if n.op_type == "Conv"][:float_leading_convs]
         with atomic_path(dst, suffix=".onnx") as out:
             quantize_static(f"{tmp}/prepared.onnx", str(out), Feeds(), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -92,10 +93,10 @@ def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike, inputs: Sequen
 def quantize_regressor_onnx(src: str | os.PathLike, dst: str | os.PathLike, cache: str | os.PathLike,
                             n: int = 512, seed: int = 0) -> Path:
     """The int8 copy of a float32 regressor graph (``ddfa export onnx``), calibrated on ``n`` training
-    crops of ``cache``, its first convolution, last layer and de-normalisation kept float32; how the
+    crops of ``cache``, its first two convolutions, last layer and de-normalisation kept float32; how the
     bundled ``<model>.int8.onnx`` files are made."""
     return quantize_onnx(src, dst, regressor_calibration(cache, n, seed), keep_float=REGRESSOR_FLOAT_OPS,
-                         float_first_conv=True)
+                         float_leading_convs=REGRESSOR_FLOAT_CONVS)
 
 
 def regressor_calibration(cache: str | os.PathLike, n: int = 512, seed: int = 0,
