@@ -5,8 +5,9 @@ calibrated on real inputs; the graph is written in QDQ form, which ONNX Runtime'
 runs as integer convolutions. The op types named in ``keep_float`` stay float32: for the regressor
 its last layer and de-normalisation (the 62 parameters span four orders of magnitude); its first two
 convolutions (the stem's convolution, whose three input channels make the integer kernel about 3x slower
-than the float one, and the first depthwise convolution) stay float32 as well, which makes the graph
-about 0.8x as slow at the same accuracy (docs/speed.md). Needs the ``onnx`` package (``pip install "ddfa[train]"``).
+than the float one, and the first depthwise convolution) stay float32 as well: at the same accuracy the
+MobileNetV1 0.5's graph runs in 0.74-0.83x the time, the EfficientNet-Lite0's in 0.91-0.94x (docs/speed.md).
+Needs the ``onnx`` package (``pip install "ddfa[train]"``).
 
 :func:`regressor_calibration` draws the regressor's calibration crops from a training cache
 (``ddfa data build``), never from an evaluation set. (The RetinaFace detector quantised the same
