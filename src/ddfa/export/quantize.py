@@ -6,7 +6,7 @@ runs as integer convolutions. The op types named in ``keep_float`` stay float32:
 its last layer and de-normalisation (the 62 parameters span four orders of magnitude); its first two
 convolutions (the stem's convolution, whose three input channels make the integer kernel about 3x slower
 than the float one, and the first depthwise convolution) stay float32 as well: at the same accuracy the
-MobileNetV1 0.5's graph runs in 0.74-0.83x the time, the EfficientNet-Lite0's in 0.91-0.94x (docs/speed.md).
+MobileNetV1 0.5's graph runs in 0.74-0.85x the time, the EfficientNet-Lite0's in 0.91-0.98x (docs/speed.md).
 Needs the ``onnx`` package (``pip install "ddfa[train]"``).
 
 :func:`regressor_calibration` draws the regressor's calibration crops from a training cache
