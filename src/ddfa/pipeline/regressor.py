@@ -305,7 +305,7 @@ def load_param_regressor(
         weights: ``.onnx`` (onnxruntime only) or ``.pt`` checkpoint; None uses the bundled files.
         threads: CPU threads of the network.
         precision: bundled ONNX weights only: ``"int8"`` (``<model>.int8.onnx``, post-training
-            quantised, about 0.6x the network time at the same accuracy, docs/speed.md) or
+            quantised, about half the float32 network time at the same accuracy, docs/speed.md) or
             ``"float32"``; None picks int8 for the onnxruntime backend and float32 for torch
             and for a weights file (whose own type decides).
 
