@@ -47,7 +47,7 @@ from ddfa.pipeline import FaceAligner
 from ddfa.pipeline.crop import crop_faces, roi_from_box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_versus_commit import import_commit  # noqa: E402
+from bench_versus_commit import aligner_of_commit, paired  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
 BASELINE_COMMIT = "c59c7eb"  # the pipeline of issue 20's side-by-side figures
@@ -61,10 +61,7 @@ def baseline_aligner(revision: str, where: Path):
     if revision == "options":
         return FaceAligner(model="mobilenet_v1_0.5", detector=RetinaFaceDetector(**BASELINE_OPTIONS),
                            prerotate=False, precision="float32", flip_test=False)
-    aligner = import_commit(revision, where).FaceAligner()
-    if not type(aligner).__module__.startswith("ddfa_then."):
-        raise SystemExit(f"{revision}'s pipeline runs this tree's code; nothing to compare")
-    return aligner
+    return aligner_of_commit(revision, where)
 
 
 def _module(aligner, name: str):
@@ -98,20 +95,12 @@ def rows(aligner: FaceAligner, images, items, per_image, crops) -> dict:
     }
 
 
-def paired(new: dict, base: dict, rounds: int) -> list[tuple[str, float, float, float]]:
-    """(row, new ms/unit, baseline ms/unit, median ratio) after one warm-up round."""
+def paired_rows(new: dict, base: dict, rounds: int) -> list[tuple[str, float, float, float]]:
+    """(row, new ms/unit, baseline ms/unit, median ratio) of each row, in paired rounds after one warm-up."""
     out = []
-    for name in new:
-        (f_new, n), (f_base, _) = new[name], base[name]
-        f_new(), f_base()
-        t_new, t_base = [], []
-        for r in range(rounds):
-            if r % 2:
-                t_base.append(_seconds(f_base)), t_new.append(_seconds(f_new))
-            else:
-                t_new.append(_seconds(f_new)), t_base.append(_seconds(f_base))
-        ratio = float(np.median(np.array(t_new) / np.array(t_base)))
-        out.append((name, 1e3 * np.median(t_new) / n, 1e3 * np.median(t_base) / n, ratio))
+    for name, (f_new, n) in new.items():
+        t_new, t_base, ratio = paired(f_new, base[name][0], rounds)
+        out.append((name, 1e3 * t_new / n, 1e3 * t_base / n, ratio))
     return out
 
 
@@ -203,8 +192,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
     print("| row | new (ms) | baseline (ms) | new / baseline | new / 3DDFA_V2 ONNX (issue 20 reference) |")
     print("|---|---:|---:|---:|---:|")
-    for name, t_new, t_base, ratio in paired(rows(new, images, items, per_image, crops),
-                                             rows(base, images, items, per_image, crops), args.rounds):
+    for name, t_new, t_base, ratio in paired_rows(rows(new, images, items, per_image, crops),
+                                                  rows(base, images, items, per_image, crops), args.rounds):
         ref = f"{ratio * REFERENCE[name]:.2f}" if name in REFERENCE else "—"
         unit = "image" if name in ("photo pipeline", "detector alone") else "face"
         print(f"| {name} (ms/{unit}) | {t_new:.2f} | {t_base:.2f} | {ratio:.2f} | {ref} |", flush=True)

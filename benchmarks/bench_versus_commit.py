@@ -52,6 +52,15 @@ def import_commit(commit: str, where: Path):
     return importlib.import_module("ddfa_then.pipeline")
 
 
+def aligner_of_commit(commit: str, where: Path):
+    """``commit``'s default ``FaceAligner()`` (:func:`import_commit`); stops if it would run this tree's code."""
+    aligner = import_commit(commit, where).FaceAligner()
+    origin = type(aligner.regressor).__module__
+    if not origin.startswith("ddfa_then."):  # the old package must run its own code, not this tree's
+        raise SystemExit(f"{commit}'s pipeline runs this tree's code ({origin}); nothing to compare")
+    return aligner
+
+
 def paired(now, then, rounds: int) -> tuple[float, float, float]:
     """(now s/round, then s/round, median of the per-round ratios now / then), alternating, one warm-up."""
     now(), then()
@@ -76,11 +85,7 @@ def main() -> None:
     with VideoReader.open(args.video) as reader:
         frames = list(reader.frames(args.video_frames))
     with tempfile.TemporaryDirectory() as tmp:
-        then_pipeline = import_commit(args.commit, Path(tmp))
-        now, then = FaceAligner(), then_pipeline.FaceAligner()
-        origin = type(then.regressor).__module__
-        if not origin.startswith("ddfa_then."):  # the old package must run its own code, not this tree's
-            raise SystemExit(f"{args.commit}'s pipeline runs this tree's code ({origin}); nothing to compare")
+        now, then = FaceAligner(), aligner_of_commit(args.commit, Path(tmp))
         per_image = [(im, np.array([d.box for d in now.detect(im)], np.float32).reshape(-1, 4)) for im in images]
         per_image = [(im, b) for im, b in per_image if len(b)]
         items = [(im, box[None]) for im, b in per_image for box in b]
