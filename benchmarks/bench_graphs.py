@@ -11,11 +11,15 @@ graph. An earlier commit's graph: ``git show fcb6fad:src/ddfa/assets/mobilenet_v
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from ddfa.pipeline.regressor import OnnxRegressor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_versus_commit import alternating  # noqa: E402
 
 
 def main() -> None:
@@ -28,16 +32,11 @@ def main() -> None:
 
     nets = [OnnxRegressor(g, threads=args.threads) for g in args.graphs]
     crop = np.random.default_rng(0).integers(0, 256, (1, 120, 120, 3), dtype=np.uint8)
-    times = np.zeros((len(nets), args.rounds))
     for net in nets:  # warm-up
         for _ in range(20):
             net(crop)
-    for r in range(args.rounds):
-        for i in (range(len(nets)) if r % 2 == 0 else reversed(range(len(nets)))):
-            t = time.perf_counter()
-            for _ in range(args.calls):
-                nets[i](crop)
-            times[i, r] = (time.perf_counter() - t) / args.calls
+    runs = {i: (lambda net=net: [net(crop) for _ in range(args.calls)]) for i, net in enumerate(nets)}
+    times = np.stack(list(alternating(runs, args.rounds).values())) / args.calls
     print(f"batch 1, {args.threads} thread(s), {args.rounds} alternating rounds of {args.calls} calls\n")
     print("| graph | ms per call | ratio to the first |\n|---|---:|---:|")
     for g, row in zip(args.graphs, times):

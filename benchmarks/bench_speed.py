@@ -47,7 +47,7 @@ from ddfa.pipeline import FaceAligner
 from ddfa.pipeline.crop import crop_faces, roi_from_box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_versus_commit import aligner_of_commit, paired  # noqa: E402
+from bench_versus_commit import aligner_of_commit, alternating, paired  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "media"
 BASELINE_COMMIT = "c59c7eb"  # the pipeline of issue 20's side-by-side figures
@@ -67,12 +67,6 @@ def baseline_aligner(revision: str, where: Path):
 def _module(aligner, name: str):
     """Module ``name`` of the package the aligner comes from (this tree's ``ddfa`` or ``ddfa_then``)."""
     return importlib.import_module(f"{type(aligner).__module__.split('.')[0]}.{name}")
-
-
-def _seconds(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def rows(aligner: FaceAligner, images, items, per_image, crops) -> dict:
@@ -126,12 +120,9 @@ def video_fps(new: FaceAligner, base: FaceAligner, previous: FaceAligner, frames
             "demo-style loop, baseline aligner": lambda: demo_loop(base, frames)}
     for aligner in (new, base, previous):  # warm-up: builds the video regressor and the detector sessions
         sum(1 for _ in aligner.track(frames[:2]))
-    times = {k: [] for k in runs}
-    for r in range(max(1, rounds // 2)):
-        for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            times[k].append(_seconds(runs[k]))
-    first = np.array(times["track(), new"])
-    return [(k, len(frames) / float(np.median(v)), float(np.median(first / np.array(v)))) for k, v in times.items()]
+    times = alternating(runs, max(1, rounds // 2))
+    first = times["track(), new"]
+    return [(k, len(frames) / float(np.median(v)), float(np.median(first / v))) for k, v in times.items()]
 
 
 def profile(aligner: FaceAligner, images) -> dict[str, float]:
@@ -187,9 +178,8 @@ def main() -> None:
     per_image = [(im, b) for im, b in zip(images, boxes) if len(b)]
     items = [(im, box) for im, b in per_image for box in b]
     crops = [crop_faces(im, [roi_from_box(box)])[0] for im, box in items]
-    print(f"baseline {args.baseline}: {len(images)} photos, {len(items)} faces (baseline detector), {args.rounds} "
-          "paired rounds, "
-          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
+    print(f"baseline {args.baseline}: {len(images)} photos, {len(items)} faces (baseline detector), "
+          f"{args.rounds} paired rounds, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
     print("| row | new (ms) | baseline (ms) | new / baseline | new / 3DDFA_V2 ONNX (issue 20 reference) |")
     print("|---|---:|---:|---:|---:|")
     for name, t_new, t_base, ratio in paired_rows(rows(new, images, items, per_image, crops),

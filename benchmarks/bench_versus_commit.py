@@ -61,16 +61,23 @@ def aligner_of_commit(commit: str, where: Path):
     return aligner
 
 
+def alternating(runs: dict, rounds: int) -> dict:
+    """name -> (rounds,) seconds of the call ``runs[name]()`` in each round; a round calls
+    every run once, in the dict's order on even rounds and reversed on odd ones, so that load is shared."""
+    times: dict = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in list(runs)[:: 1 if r % 2 == 0 else -1]:
+            t = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - t)
+    return {name: np.array(v) for name, v in times.items()}
+
+
 def paired(now, then, rounds: int) -> tuple[float, float, float]:
     """(now s/round, then s/round, median of the per-round ratios now / then), alternating, one warm-up."""
     now(), then()
-    t_now, t_then = [], []
-    for r in range(rounds):
-        for f, acc in ((now, t_now), (then, t_then))[:: 1 if r % 2 == 0 else -1]:
-            t = time.perf_counter()
-            f()
-            acc.append(time.perf_counter() - t)
-    return float(np.median(t_now)), float(np.median(t_then)), float(np.median(np.array(t_now) / np.array(t_then)))
+    t = alternating({"now": now, "then": then}, rounds)
+    return float(np.median(t["now"])), float(np.median(t["then"])), float(np.median(t["now"] / t["then"]))
 
 
 def main() -> None:
